@@ -1,0 +1,64 @@
+"""A set of cropped, resized faces with labels: what detectors and methods consume.
+
+The face cache (``datasets/face_cache.py``) produces these; everything
+downstream (detector training, methods, evaluation) reads only this type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class FaceSet:
+    """``images`` uint8[N,H,W,3] RGB (often a read-only memmap); per-face labels and video keys."""
+
+    images: np.ndarray
+    labels: np.ndarray  # int64[N], 0 real, 1 fake
+    manipulations: np.ndarray  # str[N]: "real" or the manipulation of the fake video
+    video_ids: np.ndarray  # str[N]
+    frame_index: np.ndarray | None = None  # int[N], frame number within its clip
+
+    def __post_init__(self) -> None:
+        n = len(self.images)
+        if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
+            raise ValueError(
+                f"FaceSet.images must be uint8[N,H,W,3], got {self.images.dtype}{list(self.images.shape)}"
+            )
+        for name in ("labels", "manipulations", "video_ids"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"FaceSet.{name} has {len(getattr(self, name))} rows, images has {n}")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def size(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def video_keys(self) -> list[tuple[str, str]]:
+        return list(zip(self.manipulations.tolist(), self.video_ids.tolist()))
+
+    def subset(self, index: np.ndarray) -> FaceSet:
+        fi = None if self.frame_index is None else self.frame_index[index]
+        return FaceSet(
+            np.asarray(self.images[index]),
+            self.labels[index],
+            self.manipulations[index],
+            self.video_ids[index],
+            fi,
+        )
+
+    def select_manipulation(self, manipulation: str) -> FaceSet:
+        """Real faces plus the fakes of one manipulation."""
+        keep = (self.manipulations == "real") | (self.manipulations == manipulation)
+        return self.subset(np.flatnonzero(keep))
+
+    def tensors(self, index: np.ndarray | slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch as float [B,3,H,W] in [0, 1] and int64 labels."""
+        x = torch.from_numpy(np.ascontiguousarray(self.images[index])).permute(0, 3, 1, 2)
+        return x.float().div_(255.0), torch.from_numpy(np.asarray(self.labels[index], dtype=np.int64))

@@ -1,0 +1,44 @@
+"""The contract every remedy in ``METHODS`` answers.
+
+A method is given a detector trained on the high-quality compression and
+frozen. ``fit`` learns whatever the method needs from the low-quality train
+split (``val`` for model selection, never test); ``predict`` returns logits
+for faces as float ``[B,3,H,W]`` in ``[0, 1]``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from datasets.faceset import FaceSet
+from detectors.base import Detector
+
+
+class Method:
+    """Base class of a ``METHODS`` entry."""
+
+    retrains_detector: ClassVar[bool] = False
+    needs_paired_hq_lq: ClassVar[bool] = False
+
+    def fit(
+        self,
+        detector: Detector,
+        train_lq: FaceSet,
+        val_lq: FaceSet,
+        work_dir: Path,
+        device: torch.device,
+    ) -> dict[str, Any]:
+        """Learn from LQ train (select on LQ val); return a dict of facts for the run record."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [B, 2] for faces in [0, 1]."""
+        raise NotImplementedError
+
+    def params(self) -> dict[str, Any]:
+        """The parameters that identify this method in a run spec (JSON scalars only)."""
+        return {}
