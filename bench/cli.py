@@ -1,0 +1,304 @@
+"""The command line: ``python -m bench run|list|table|reproduce|prepare``.
+
+``run`` evaluates a method against the detectors on the LQ test set (and the
+``none`` baseline on HQ and LQ), writes one record per run and renders the
+main and cross-compression tables. ``table`` renders from records alone;
+``reproduce`` runs what a table needs, then renders it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.profiles import PROFILES, get_profile
+from bench.registry import (
+    DATASETS,
+    DETECTORS,
+    METHODS,
+    REGISTRIES,
+    TABLES,
+    UnknownNameError,
+    describe,
+    known_names,
+    load_plugins,
+    resolve,
+)
+from bench.spec import canonical_json
+from bench.store import CorruptRecordError, ResultsStore
+from bench.tables import GridContext, MainResults, Table, get_table, render
+
+EXAMPLES = {
+    "run": "python -m bench run --method pixel_bleach --detector all\n"
+           "  python -m bench run --method threshold --detector xception --manipulation FaceSwap\n"
+           "  python -m bench run --method pixel_bleach --detector resnet50 --cfg-options method.m=0 faces.size=96",
+    "list": "python -m bench list\n  python -m bench list compressions",
+    "table": "python -m bench table main --format latex\n  python -m bench table all --out paper_tables/",
+    "reproduce": "python -m bench reproduce main\n  python -m bench reproduce offset_m --detector xception",
+    "prepare": "python -m bench prepare --dataset ffpp --root /data/FaceForensics++ --profile paper",
+}
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_cfg_options(items: list[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``key=value`` pairs -> (method params from ``method.*``, other profile overrides)."""
+    method, other = {}, {}
+    for item in items or []:
+        if "=" not in item:
+            raise SystemExit(f"--cfg-options: expected key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        (method if key.startswith("method.") else other)[key.removeprefix("method.")] = _parse_value(value)
+    return method, other
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default="quick", choices=sorted(PROFILES),
+                   help="sizes and schedules (default: quick, the embedded synthetic dataset on CPU)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    p.add_argument("--results", default="results", type=Path,
+                   help="results folder: runs/, tables/, cache/, checkpoints/ (default: results)")
+    p.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE",
+                   help="override profile keys (faces.size=96, train.epochs=5) or method parameters "
+                        "(method.s=0.01, method.use_rem=False)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import a module that registers extra detectors/methods/compressions/datasets")
+    p.add_argument("--dataset", default=None, help="dataset source (default: the profile's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _axes(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--detector", default="all", help="a detector name, a comma list, or all")
+    p.add_argument("--manipulation", default="all", help="a manipulation name, a comma list, or all")
+    p.add_argument("--train-compression", default=None, help="HQ compression the detector trains on")
+    p.add_argument("--test-compression", default=None, help="LQ compression to test (and fit the method) on")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="bleachbench: deepfake detectors under compression, and remedies such as "
+                    "Pixel Bleach (Li, Zheng et al., IEEE TMM 2023).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  " + "\n  ".join(e.splitlines()[0] for e in EXAMPLES.values()))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=help_,
+                              formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog="examples:\n  " + EXAMPLES[name])
+
+    p = add("run", "Evaluate a method (and the 'none' baseline) on HQ and LQ test; write records and tables.")
+    p.add_argument("--method", default="pixel_bleach", help="a registered method (see `list methods`)")
+    _axes(p)
+    _common(p)
+    p.add_argument("--force", action="store_true", help="re-run runs whose record exists")
+
+    p = add("list", "List what is registered: detectors, methods, compressions, datasets, tables.")
+    p.add_argument("what", nargs="?", choices=sorted(REGISTRIES), help="one registry (default: all)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE")
+
+    p = add("table", "Render a table from the run records alone (nothing is run).")
+    p.add_argument("name", help="a table name (see `list tables`) or all")
+    p.add_argument("--format", default="md", choices=["md", "latex"])
+    p.add_argument("--out", type=Path, default=None, help="folder for the files (default: RESULTS/tables)")
+    _axes(p)
+    _common(p)
+
+    p = add("reproduce", "Run what a table needs (skipping finished runs), then render it.")
+    p.add_argument("name", help="a table name (see `list tables`) or all")
+    _axes(p)
+    _common(p)
+    p.add_argument("--force", action="store_true")
+
+    p = add("prepare", "Extract, crop and cache the faces of a dataset for a profile.")
+    p.add_argument("--root", type=Path, default=None, help="dataset root (e.g. FaceForensics++ folder)")
+    p.add_argument("--compressions", default=None, help="comma list (default: the profile's HQ and LQ)")
+    _axes(p)
+    _common(p)
+    return parser
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _names(arg: str, registry_all: list[str], what: str) -> tuple[str, ...]:
+    if arg == "all":
+        return tuple(registry_all)
+    names = tuple(n.strip() for n in arg.split(",") if n.strip())
+    for n in names:
+        if n not in registry_all and what != "manipulation":
+            resolve(REGISTRIES[what + "s"], n)  # raises with a did-you-mean
+    return names
+
+
+def default_detectors() -> list[str]:
+    """``--detector all``: every registered detector not marked ``hidden`` (test-only models)."""
+    return [n for n in known_names(DETECTORS)
+            if n in DETECTORS.module_dict and not getattr(DETECTORS.module_dict[n], "hidden", False)]
+
+
+def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
+    method_params, overrides = parse_cfg_options(getattr(args, "cfg_options", None))
+    profile = get_profile(args.profile, overrides)
+    if args.dataset:
+        profile["dataset"] = {"type": args.dataset, **({"root": str(args.root)}
+                                                       if getattr(args, "root", None) else {})}
+    elif getattr(args, "root", None):
+        profile["dataset"]["root"] = str(args.root)
+    dataset = profile["dataset"]["type"]
+    source_cls = resolve(DATASETS, dataset)
+    manips = list(getattr(source_cls, "manipulations", ()))
+    chosen = _names(args.manipulation, manips, "manipulation")
+    unknown = [m for m in chosen if m not in manips]
+    if unknown:
+        raise SystemExit(f"unknown manipulation(s) {unknown} for dataset {dataset!r}; known: {manips}")
+    ctx = GridContext(
+        dataset=dataset, profile=args.profile, seed=args.seed,
+        detectors=_names(args.detector, default_detectors(), "detector"),
+        manipulations=chosen,
+        train_compression=args.train_compression or profile["train_compression"],
+        test_compression=args.test_compression or profile["test_compression"],
+        options=canonical_json(overrides),
+        method_params={m: method_params for m in METHODS.module_dict} if method_params else {},
+    )
+    return ctx, profile
+
+
+def _tables(name: str) -> list[Table]:
+    names = [n for n in known_names(TABLES)] if name == "all" else [name]
+    return [get_table(n) for n in names]
+
+
+def write_tables(tables: list[Table], ctx: GridContext, store: ResultsStore, out: Path,
+                 formats: tuple[str, ...] = ("md", "latex"), echo: bool = True) -> list[Path]:
+    records = store.index()
+    written = []
+    out.mkdir(parents=True, exist_ok=True)
+    for table in tables:
+        for fmt in formats:
+            r = render(table, records, ctx, fmt)
+            path = out / f"{table.name}.{'md' if fmt == 'md' else 'tex'}"
+            path.write_text(r.text, encoding="utf-8")
+            written.append(path)
+            if echo and fmt == formats[0]:
+                print(r.text)
+    return written
+
+
+def _print_summary(summary: Any, written: list[Path], started: float) -> None:
+    print(f"\nran {len(summary.ran)} run(s), skipped {len(summary.skipped)} with existing records "
+          f"(--force re-runs them)")
+    if summary.stages:
+        print("stage times: " + ", ".join(f"{k} {v:.1f}s" for k, v in summary.stages.items()))
+    if summary.cached:
+        print("cached: " + ", ".join(f"{k} {v}" for k, v in summary.cached.items()))
+    print("tables: " + ", ".join(str(p) for p in written))
+    print(f"total {time.perf_counter() - started:.1f}s")
+
+
+# ----------------------------------------------------------------------------------------- commands
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    load_plugins(args.plugin)
+    for key in [args.what] if args.what else list(REGISTRIES):
+        print(f"{key}:")
+        for name, doc in describe(REGISTRIES[key]):
+            print(f"  {name:<24} {doc}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.engine import Engine
+
+    started = time.perf_counter()
+    load_plugins(args.plugin)
+    resolve(METHODS, args.method)
+    ctx, profile = context(args)
+    main = MainResults()
+    main.methods = ("none",) if args.method == "none" else ("none", args.method)
+    cross = get_table("cross_compression")
+    specs = cross.grid(ctx) + main.grid(ctx)
+    engine = Engine(profile, args.results, args.device, progress=not args.quiet)
+    summary = engine.run(specs, force=args.force)
+    written = write_tables([main, cross], ctx, engine.store, args.results / "tables")
+    _print_summary(summary, written, started)
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    load_plugins(args.plugin)
+    ctx, _ = context(args)
+    out = args.out or args.results / "tables"
+    write_tables(_tables(args.name), ctx, ResultsStore(args.results), out, formats=(args.format,))
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from bench.engine import Engine
+
+    started = time.perf_counter()
+    load_plugins(args.plugin)
+    ctx, profile = context(args)
+    tables = _tables(args.name)
+    engine = Engine(profile, args.results, args.device, progress=not args.quiet)
+    summary = engine.run([s for t in tables for s in t.grid(ctx)], force=args.force)
+    written = write_tables(tables, ctx, engine.store, args.results / "tables")
+    _print_summary(summary, written, started)
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from datasets.face_cache import prepare
+
+    from bench.engine import Engine
+
+    load_plugins(args.plugin)
+    ctx, profile = context(args)
+    engine = Engine(profile, args.results, args.device, progress=not args.quiet)
+    source = engine.source(ctx.dataset)
+    compressions = (args.compressions.split(",") if args.compressions
+                    else [ctx.train_compression, ctx.test_compression])
+    sizes = sorted({engine.image_size(d) for d in ctx.detectors})
+    paths = []
+    for size in sizes:
+        paths += prepare(source, compressions, ["train", "val", "test"], size,
+                         int(profile["faces"]["frames_per_video"]), args.results / "cache" / "faces",
+                         manipulations=list(ctx.manipulations))
+    print("\n".join(str(p) for p in paths))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "table": cmd_table, "reproduce": cmd_reproduce,
+            "prepare": cmd_prepare}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (UnknownNameError, CorruptRecordError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are saved; run the same command again to continue",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+__all__ = ["build_parser", "main", "parse_cfg_options"]

@@ -1,0 +1,230 @@
+"""The engine: runs a grid of run specs and writes one record per run.
+
+For each spec it builds (or finds cached) the face crops, trains (or loads) the
+detector on the train compression, fits the method on the LQ train split
+(val for model selection), evaluates on the test split and writes the record.
+Detector checkpoints are cached by (dataset, manipulation, detector, train
+compression, profile, seed) and shared by every method; face crops are cached
+by the face cache. A run whose record exists is skipped unless ``force``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from bench.metrics import compute_metrics
+from bench.registry import DATASETS, DETECTORS, METHODS, build, resolve
+from bench.spec import RunSpec, canonical_json
+from bench.store import ResultsStore
+from datasets.base import ClipSource
+from datasets.faceset import FaceSet
+from detectors.base import Detector
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """``auto`` is CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but torch sees no CUDA device")
+    return torch.device(device)
+
+
+def accepted_kwargs(factory: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``kwargs`` that ``factory`` accepts (all of them if it takes ``**kwargs``)."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    params = inspect.signature(target).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return dict(kwargs)
+    return {k: v for k, v in kwargs.items() if k in params}
+
+
+def balance_classes(faces: FaceSet, seed: int = 0) -> FaceSet:
+    """Repeat the minority class so real and fake faces are equally many (for all-manipulation training)."""
+    rng = np.random.default_rng(seed)
+    idx = [np.flatnonzero(faces.labels == c) for c in (0, 1)]
+    if min(len(i) for i in idx) == 0:
+        return faces
+    n = max(len(i) for i in idx)
+    full = [np.concatenate([i, rng.choice(i, n - len(i), replace=True)]) if len(i) < n else i
+            for i in idx]
+    return faces.subset(np.sort(np.concatenate(full)))
+
+
+@torch.no_grad()
+def predict_probs(predict: Callable[[torch.Tensor], torch.Tensor], faces: FaceSet,
+                  device: torch.device, batch_size: int = 64) -> np.ndarray:
+    """Probability of "fake" for every face, in order."""
+    out = []
+    for start in range(0, len(faces), batch_size):
+        x, _ = faces.tensors(slice(start, start + batch_size))
+        logits = predict(x.to(device))
+        out.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+@dataclass
+class StageClock:
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, stage: str, start: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] += now - start
+        return now
+
+
+@dataclass
+class RunSummary:
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
+    cached: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Engine:
+    """Runs specs under one profile, writing records to ``results``."""
+
+    def __init__(self, profile: dict[str, Any], results: str | Path = "results",
+                 device: str = "auto", progress: bool = True) -> None:
+        self.profile = profile
+        self.results = Path(results)
+        self.store = ResultsStore(self.results)
+        self.device = pick_device(device)
+        self.progress = progress
+        self.clock = StageClock()
+        self._sources: dict[str, ClipSource] = {}
+        self._faces: dict[tuple, FaceSet] = {}
+        self._detectors: dict[tuple, tuple[Detector, dict[str, Any]]] = {}
+        self.summary = RunSummary()
+
+    # -- data -----------------------------------------------------------------------------------
+    def source(self, name: str) -> ClipSource:
+        if name not in self._sources:
+            cfg = dict(self.profile["dataset"])
+            if cfg.get("type") != name:
+                cfg = {"type": name}
+            factory = resolve(DATASETS, name)
+            extra = accepted_kwargs(factory, {"cache_dir": str(self.results / "cache" / name)})
+            self._sources[name] = build(DATASETS, {**extra, **cfg})
+        return self._sources[name]
+
+    def faces(self, dataset: str, manipulation: str, compression: str, split: str,
+              size: int) -> FaceSet:
+        from datasets.face_cache import load_faces
+
+        fpv = int(self.profile["faces"]["frames_per_video"])
+        key = (dataset, manipulation, compression, split, size, fpv)
+        if key not in self._faces:
+            self._faces[key] = load_faces(
+                self.source(dataset), manipulation, compression, split, size, fpv,
+                cache_root=self.results / "cache" / "faces", progress=self.progress)
+        return self._faces[key]
+
+    def image_size(self, detector: str) -> int:
+        size = self.profile["faces"].get("size")
+        return int(size) if size else int(resolve(DETECTORS, detector).input_size)
+
+    # -- detectors ------------------------------------------------------------------------------
+    def detector(self, spec: RunSpec) -> tuple[Detector, dict[str, Any]]:
+        """The frozen detector for ``spec``, trained on the train compression (cached)."""
+        from bench.training import load_detector_checkpoint, train_detector
+
+        per_manip = bool(self.profile.get("detector_per_manipulation", True))
+        manip = spec.manipulation if per_manip else "all"
+        key = (spec.dataset, manip, spec.detector, spec.train_compression, spec.seed)
+        if key in self._detectors:
+            return self._detectors[key]
+        size = self.image_size(spec.detector)
+        t = time.perf_counter()
+        train = self.faces(spec.dataset, manip, spec.train_compression, "train", size)
+        val = self.faces(spec.dataset, manip, spec.train_compression, "val", size)
+        t = self.clock.add("faces", t)
+        if manip == "all":
+            train = balance_classes(train, spec.seed)
+        fp = self.source(spec.dataset).fingerprint()
+        work = (self.results / "checkpoints" / f"{spec.dataset}-{fp}" / spec.profile /
+                f"{spec.detector}_{spec.train_compression}_{manip}_seed{spec.seed}_{size}px")
+        done = (work / "done.json").exists()
+        torch.manual_seed(spec.seed)
+        model = build(DETECTORS, spec.detector)
+        cfg = accepted_kwargs(train_detector, dict(self.profile["train"]))
+        info = train_detector(model, train, val, work, device=str(self.device), seed=spec.seed,
+                              progress=self.progress, **cfg)
+        self.summary.cached["detectors"] += int(done)
+        model = load_detector_checkpoint(build(DETECTORS, spec.detector), info["checkpoint"],
+                                         trusted=True)
+        model.to(self.device).eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self.clock.add("detector training", t)
+        self._detectors[key] = (model, info)
+        return model, info
+
+    # -- runs -----------------------------------------------------------------------------------
+    def method_cfg(self, spec: RunSpec) -> dict[str, Any]:
+        factory = resolve(METHODS, spec.method)
+        defaults = accepted_kwargs(factory, dict(self.profile.get("method", {})))
+        return {"type": spec.method, **defaults, **spec.params}
+
+    def run_one(self, spec: RunSpec) -> Path:
+        t0 = time.perf_counter()
+        detector, det_info = self.detector(spec)
+        size = self.image_size(spec.detector)
+        t = time.perf_counter()
+        fit_c = spec.method_fit_compression
+        train_lq = self.faces(spec.dataset, spec.manipulation, fit_c, "train", size)
+        val_lq = self.faces(spec.dataset, spec.manipulation, fit_c, "val", size)
+        test = self.faces(spec.dataset, spec.manipulation, spec.test_compression, "test", size)
+        t = self.clock.add("faces", t)
+
+        cfg = self.method_cfg(spec)
+        method = build(METHODS, cfg)
+        fit_key = canonical_json({"det": det_info["checkpoint"], "cfg": cfg, "fit": fit_c,
+                                  "manip": spec.manipulation, "seed": spec.seed})
+        work = self.results / "work" / hashlib.sha256(fit_key.encode()).hexdigest()[:16]
+        t_fit = time.perf_counter()
+        facts = method.fit(detector, train_lq, val_lq, work, self.device) or {}
+        fit_s = time.perf_counter() - t_fit
+        t = self.clock.add(f"method fit ({spec.method})", t)
+        probs = predict_probs(method.predict, test, self.device)
+        metrics = compute_metrics(test.labels, probs, test.video_keys)
+        self.clock.add("evaluation", t)
+        facts = {**facts, "method_cfg": cfg, "n_test_faces": len(test),
+                 "detector_best_val_acc": det_info.get("best_val_acc"),
+                 "skipped_videos": getattr(test, "skipped", None)}
+        return self.store.write(
+            spec, metrics,
+            timings={"method_fit_s": fit_s, "total_s": time.perf_counter() - t0,
+                     "detector_train_s": det_info.get("seconds")},
+            checkpoints={"detector": str(det_info["checkpoint"]), "method_work_dir": str(work)},
+            facts=json.loads(json.dumps(facts, default=str)),
+        )
+
+    def run(self, specs: Sequence[RunSpec], force: bool = False) -> RunSummary:
+        todo = []
+        for spec in dict.fromkeys(specs):
+            if not force and self.store.exists(spec):
+                self.summary.skipped.append(spec.run_id)
+            else:
+                todo.append(spec)
+        # Group by detector so each is trained once and kept in memory while it is used.
+        todo.sort(key=lambda s: (s.detector, s.manipulation, s.method != "none", s.method))
+        bar = tqdm(todo, desc="runs", unit="run", disable=not self.progress or not todo)
+        for spec in bar:
+            bar.set_postfix_str(f"{spec.detector}/{spec.manipulation}/{spec.method}/{spec.test_compression}")
+            self.run_one(spec)
+            self.summary.ran.append(spec.run_id)
+        self.summary.stages = dict(self.clock.seconds)
+        return self.summary

@@ -1,0 +1,85 @@
+"""Detection metrics at frame level and at video level (sklearn underneath).
+
+``compute_metrics(labels, prob_fake, video_keys)`` returns accuracy, AUC, EER,
+AP and the confusion counts TP/FP/TN/FN (fake = positive) for frames and,
+when video keys are given, for videos: a video's probability is the mean of
+its frames' probabilities. Videos are keyed by ``(manipulation, video_id)``
+so that two fakes with the same file name under two manipulations never
+merge. Accuracy and the counts use the threshold 0.5 on the probability of
+"fake" (argmax of two logits). Percentages are returned as 0-100 floats, as
+the paper prints them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score, roc_curve
+
+
+def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The rate where false positive and false negative rates meet (0-1)."""
+    fpr, tpr, _ = roc_curve(labels, scores)
+    fnr = 1.0 - tpr
+    i = int(np.nanargmin(np.abs(fnr - fpr)))
+    return float((fpr[i] + fnr[i]) / 2.0)
+
+
+def _level(labels: np.ndarray, prob: np.ndarray, threshold: float) -> dict[str, float]:
+    pred = (prob >= threshold).astype(np.int64)
+    tn, fp, fn, tp = confusion_matrix(labels, pred, labels=[0, 1]).ravel()
+    both = len(np.unique(labels)) == 2
+    nan = float("nan")
+    return {
+        "acc": float(100.0 * (tp + tn) / max(len(labels), 1)),
+        "auc": float(100.0 * roc_auc_score(labels, prob)) if both else nan,
+        "eer": float(100.0 * equal_error_rate(labels, prob)) if both else nan,
+        "ap": float(100.0 * average_precision_score(labels, prob)) if both else nan,
+        "tp": int(tp),
+        "fp": int(fp),
+        "tn": int(tn),
+        "fn": int(fn),
+        "n": int(len(labels)),
+    }
+
+
+def video_scores(
+    labels: np.ndarray, prob: np.ndarray, video_keys: Sequence[tuple[str, str]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-video labels and mean frame probabilities, keyed by (manipulation, video id)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, key in enumerate(video_keys):
+        groups.setdefault(tuple(key), []).append(i)
+    v_labels, v_prob = [], []
+    for key, idx in groups.items():
+        lab = labels[idx]
+        if not np.all(lab == lab[0]):
+            raise ValueError(f"video {key} has frames with different labels")
+        v_labels.append(int(lab[0]))
+        v_prob.append(float(np.mean(prob[idx])))
+    return np.asarray(v_labels, dtype=np.int64), np.asarray(v_prob, dtype=np.float64)
+
+
+def compute_metrics(
+    labels: Sequence[int] | np.ndarray,
+    prob_fake: Sequence[float] | np.ndarray,
+    video_keys: Sequence[tuple[str, str]] | None = None,
+    threshold: float = 0.5,
+) -> dict[str, dict[str, float]]:
+    """``{"frame": {...}, "video": {...}}`` (``video`` only when keys are given)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    prob = np.asarray(prob_fake, dtype=np.float64)
+    if labels.shape != prob.shape or labels.ndim != 1:
+        raise ValueError(f"labels {labels.shape} and probabilities {prob.shape} must be equal 1-d")
+    if len(labels) == 0:
+        raise ValueError("no samples to score")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("labels must be 0 (real) or 1 (fake)")
+    out = {"frame": _level(labels, prob, threshold)}
+    if video_keys is not None:
+        if len(video_keys) != len(labels):
+            raise ValueError(f"{len(video_keys)} video keys for {len(labels)} frames")
+        v_labels, v_prob = video_scores(labels, prob, video_keys)
+        out["video"] = _level(v_labels, v_prob, threshold)
+    return out

@@ -1,0 +1,71 @@
+"""Run specs have stable ids; records are atomic, skipped, forced and never silently dropped."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bench.spec import RunSpec
+from bench.store import CorruptRecordError, ResultsStore, atomic_write_text
+
+
+def spec(**kw):
+    base = dict(dataset="synthetic", manipulation="FaceSwap", detector="xception", method="none")
+    return RunSpec.make(**{**base, **kw})
+
+
+def test_run_id_is_stable_across_processes_and_param_order():
+    a = spec(method_params={"m": 0.7, "s": 1.0})
+    b = spec(method_params={"s": 1.0, "m": 0.7})
+    assert a.run_id == b.run_id and a == b and hash(a) == hash(b)
+    code = ("from bench.spec import RunSpec;print(RunSpec.make(dataset='synthetic', manipulation='FaceSwap',"
+            "detector='xception', method='none', method_params={'s':1.0,'m':0.7}).run_id)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == a.run_id
+    assert spec(seed=1).run_id != a.run_id
+    assert spec(test_compression="c23").run_id != spec().run_id
+
+
+def test_spec_type_errors():
+    with pytest.raises(TypeError):
+        RunSpec(dataset="s", manipulation="m", detector="d", method="x", seed="0")
+
+
+def test_write_read_and_records(tmp_path):
+    store = ResultsStore(tmp_path)
+    s = spec()
+    assert not store.exists(s)
+    path = store.write(s, {"frame": {"acc": 90.0}}, timings={"total_s": 1.0})
+    assert store.exists(s)
+    rec = json.loads(path.read_text())
+    assert rec["spec"]["detector"] == "xception" and "torch" in rec["versions"]
+    assert set(store.index()) == {s}
+
+
+def test_atomic_write_keeps_old_file_on_crash(tmp_path, monkeypatch):
+    target = tmp_path / "r.json"
+    atomic_write_text(target, '{"old": 1}')
+
+    def boom(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.fsync", boom)
+    with pytest.raises(OSError):
+        atomic_write_text(target, '{"new": 2}')
+    assert json.loads(target.read_text()) == {"old": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temp file left behind
+
+
+def test_corrupt_record_is_reported_by_path_never_overwritten(tmp_path):
+    store = ResultsStore(tmp_path)
+    s = spec()
+    p = store.path(s)
+    p.parent.mkdir(parents=True)
+    p.write_text('{"spec": {"dataset": ')
+    with pytest.raises(CorruptRecordError) as err:
+        store.exists(s)
+    assert str(p) in str(err.value)
+    with pytest.raises(CorruptRecordError):
+        list(store.records())
+    assert p.read_text() == '{"spec": {"dataset": '
