@@ -260,9 +260,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from datasets.face_cache import prepare
-
     from bench.engine import Engine
+    from datasets.face_cache import prepare
 
     load_plugins(args.plugin)
     ctx, profile = context(args)
