@@ -1,0 +1,195 @@
+"""FaceForensics++ as users download it: the ``ffpp`` ClipSource.
+
+Layout under ``root`` (what ``faceforensics_download_v4.py`` writes)::
+
+    original_sequences/youtube/{raw,c23,c40}/videos/000.mp4
+    manipulated_sequences/{Deepfakes,Face2Face,FaceSwap,NeuralTextures}/{raw,c23,c40}/videos/000_003.mp4
+    splits/{train,val,test}.json          # the official splits (kwarg ``splits_dir``)
+
+A split file is a JSON list of id pairs ``[["071", "054"], ...]``. Each pair
+``(a, b)`` gives two real videos ``a`` and ``b`` and, per manipulation, two
+fakes ``a_b`` (a's scene, b's face) and ``b_a``: 720/140/140 videos in
+train/val/test. The split files are not shipped; :func:`load_ffpp_splits`
+reads the official ones.
+
+Compressions: ``Video.load(c)`` reads ``<c>/videos`` when ``c`` is one of
+``raw``, ``c23``, ``c40`` and that folder exists; otherwise it decodes the
+first existing base in ``base_compressions`` (default ``raw``, then
+``c23``) and applies the ``COMPRESSIONS`` simulator ``c``, so any simulator
+(``jpeg_q50``, ``web_upload``...) applies to real data. From ``c23`` the
+result is compressed twice (c23, then the simulator): that is the documented
+fallback when raw is not downloaded. ``raw`` itself is never simulated.
+
+Faces: :class:`~datasets.face_detect.FaceBoxer` (``face_detector="haar"``,
+FF++'s 1.3x box, largest face, tracked over misses).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.registry import COMPRESSIONS, DATASETS, build
+from datasets.base import FFPP_MANIPULATIONS, REAL, SPLITS, ClipSource, Video, check_split
+from datasets.face_detect import FaceBoxer, RawDetector
+from datasets.video_io import count_frames, read_video, sample_indices
+
+STORED_COMPRESSIONS = ("raw", "c23", "c40")
+
+
+class CompressionUnavailableError(LookupError):
+    """A compression that is neither stored nor makeable from a stored base (a setup error, not a skip)."""
+
+
+def load_ffpp_splits(splits_dir: str | Path) -> dict[str, list[tuple[str, str]]]:
+    """The official ``train/val/test.json`` pair lists, checked: ``{split: [(a, b), ...]}``."""
+    splits_dir = Path(splits_dir)
+    missing = [
+        str(splits_dir / f"{s}.json") for s in SPLITS if not (splits_dir / f"{s}.json").is_file()
+    ]
+    if missing:
+        raise FileNotFoundError("FaceForensics++ split files not found: " + ", ".join(missing))
+    out: dict[str, list[tuple[str, str]]] = {}
+    for split in SPLITS:
+        path = splits_dir / f"{split}.json"
+        try:
+            pairs = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+        if not isinstance(pairs, list) or not all(
+            isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(v, str) for v in p)
+            for p in pairs
+        ):
+            raise ValueError(f'{path}: expected a list of id pairs like [["071", "054"], ...]')
+        out[split] = [(a, b) for a, b in pairs]
+    return out
+
+
+@dataclass(frozen=True)
+class FFPPClip:
+    """``Video.load`` of one FF++ video (picklable): a stored compression, else base + simulator."""
+
+    name: str  # file stem, e.g. "071_054"
+    folder: Path  # the category folder holding <compression>/videos/
+    stored: tuple[str, ...]  # compressions whose folder exists, e.g. ("raw", "c23")
+    base_compressions: tuple[str, ...]
+
+    def resolve(self, compression: str) -> tuple[Path, str | None]:
+        """``(file to decode, simulator name or None)`` for ``compression``."""
+        if compression in self.stored:
+            return self.path(compression), None
+        if compression == "raw":
+            raise CompressionUnavailableError(
+                f"raw frames need {self.folder / 'raw' / 'videos'}; raw cannot be made from a compressed copy"
+            )
+        for base in self.base_compressions:
+            if base in self.stored and base != compression:
+                return self.path(base), compression
+        tried = [str(self.folder / c / "videos") for c in (compression, *self.base_compressions)]
+        raise CompressionUnavailableError(
+            f"cannot make {compression!r} for {self.name}: none of {', '.join(tried)} exists"
+        )
+
+    def path(self, compression: str) -> Path:
+        return self.folder / compression / "videos" / f"{self.name}.mp4"
+
+    def __call__(self, compression: str) -> np.ndarray:
+        path, simulator = self.resolve(compression)
+        frames = read_video(path)
+        return frames if simulator is None else build(COMPRESSIONS, simulator)(frames)
+
+    def load_frames(
+        self, compression: str, frames_per_video: int, skip_first: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Only the sampled frames; a stored compression decodes no frame past the last one needed."""
+        path, simulator = self.resolve(compression)
+        if simulator is not None:  # a simulator compresses the whole clip, then we sample
+            frames = self(compression)
+            idx = sample_indices(len(frames), frames_per_video, skip_first)
+            return frames[idx], idx
+        idx = sample_indices(count_frames(path), frames_per_video, skip_first)
+        return read_video(path, idx), idx
+
+
+@DATASETS.register_module(name="ffpp")
+class FaceForensics(ClipSource):
+    """FaceForensics++ from its download layout and official pair splits (raw/c23/c40 or simulated)."""
+
+    name = "ffpp"
+
+    def __init__(
+        self,
+        root: str | Path,
+        splits_dir: str | Path | None = None,
+        manipulations: Sequence[str] = FFPP_MANIPULATIONS,
+        face_detector: str | dict[str, Any] | RawDetector = "haar",
+        face_scale: float = 1.3,
+        base_compressions: Sequence[str] = ("raw", "c23"),
+        real_subset: str = "youtube",
+    ) -> None:
+        self.root = Path(root)
+        self.splits_dir = Path(splits_dir) if splits_dir is not None else self.root / "splits"
+        self.manipulations = tuple(manipulations)
+        self.base_compressions = tuple(base_compressions)
+        self.boxer = FaceBoxer(face_detector, scale=face_scale)
+        self.folders = {REAL: self.root / "original_sequences" / real_subset}
+        self.folders.update(
+            {m: self.root / "manipulated_sequences" / m for m in self.manipulations}
+        )
+        self.stored = {
+            k: tuple(c for c in STORED_COMPRESSIONS if (f / c / "videos").is_dir())
+            for k, f in self.folders.items()
+        }
+        missing = [
+            "one of " + ", ".join(str(f / c / "videos") for c in STORED_COMPRESSIONS)
+            for k, f in self.folders.items()
+            if not self.stored[k]
+        ]
+        missing += [
+            str(self.splits_dir / f"{s}.json")
+            for s in SPLITS
+            if not (self.splits_dir / f"{s}.json").is_file()
+        ]
+        if missing:
+            raise FileNotFoundError(
+                f"FaceForensics++ under {self.root} is incomplete; expected:\n  "
+                + "\n  ".join(missing)
+            )
+        self.splits = load_ffpp_splits(self.splits_dir)
+        self._fingerprint: str | None = None
+
+    def _video(self, category: str, name: str) -> Video:
+        clip = FFPPClip(name, self.folders[category], self.stored[category], self.base_compressions)
+        return Video(name, category, 0 if category == REAL else 1, clip, self.boxer)
+
+    def videos(self, split: str, manipulation: str) -> list[Video]:
+        """Real videos of ``split`` (each id once) then its fakes ``a_b`` and ``b_a`` of ``manipulation``."""
+        check_split(split)
+        if manipulation not in self.manipulations:
+            raise KeyError(
+                f"unknown manipulation {manipulation!r}; this source has {', '.join(self.manipulations)}"
+            )
+        pairs = self.splits[split]
+        reals = list(dict.fromkeys(v for pair in pairs for v in pair))
+        fakes = [n for a, b in pairs for n in (f"{a}_{b}", f"{b}_{a}")]
+        return [self._video(REAL, r) for r in reals] + [self._video(manipulation, f) for f in fakes]
+
+    def fingerprint(self) -> str:
+        """Hash of the video files (relative paths and sizes), the splits and the face settings."""
+        if self._fingerprint is None:
+            h = hashlib.sha1(b"ffpp-v1")
+            h.update(
+                json.dumps([self.splits, self.base_compressions, self.boxer.describe()]).encode()
+            )
+            for category, folder in sorted(self.folders.items()):
+                for c in self.stored[category]:
+                    for f in sorted((folder / c / "videos").glob("*.mp4")):
+                        h.update(f"{category}/{c}/{f.name}:{f.stat().st_size}\n".encode())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
