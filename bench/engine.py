@@ -106,6 +106,7 @@ class Engine:
         self.clock = StageClock()
         self._sources: dict[str, ClipSource] = {}
         self._faces: dict[tuple, FaceSet] = {}
+        self._skipped: dict[tuple, dict[str, int]] = {}  # per face set: skipped videos by reason
         self._detectors: dict[tuple, tuple[Detector, dict[str, Any]]] = {}
         self.summary = RunSummary()
 
@@ -126,11 +127,27 @@ class Engine:
 
         fpv = int(self.profile["faces"]["frames_per_video"])
         key = (dataset, manipulation, compression, split, size, fpv)
+        if key not in self._faces and manipulation != "all" and not self.per_manipulation:
+            # One cache of every manipulation, sliced: real videos are decoded and compressed once.
+            whole = self.faces(dataset, "all", compression, split, size)
+            self._faces[key] = whole.select_manipulation(manipulation)
+            self._skipped[key] = self._skipped[(dataset, "all", *key[2:])]
         if key not in self._faces:
             self._faces[key] = load_faces(
                 self.source(dataset), manipulation, compression, split, size, fpv,
                 cache_root=self.results / "cache" / "faces", progress=self.progress)
+            self._skipped[key] = dict(getattr(self._faces[key], "skipped", {}))
         return self._faces[key]
+
+    @property
+    def per_manipulation(self) -> bool:
+        """The paper trains one detector per manipulation; the quick profile one for all four."""
+        return bool(self.profile.get("detector_per_manipulation", True))
+
+    def skipped(self, spec: RunSpec, compression: str, split: str, size: int) -> dict[str, int]:
+        """Videos the face cache skipped (corrupt, no face, ...) for the faces a run used."""
+        fpv = int(self.profile["faces"]["frames_per_video"])
+        return self._skipped.get((spec.dataset, spec.manipulation, compression, split, size, fpv), {})
 
     def image_size(self, detector: str) -> int:
         size = self.profile["faces"].get("size")
@@ -141,8 +158,7 @@ class Engine:
         """The frozen detector for ``spec``, trained on the train compression (cached)."""
         from bench.training import load_detector_checkpoint, train_detector
 
-        per_manip = bool(self.profile.get("detector_per_manipulation", True))
-        manip = spec.manipulation if per_manip else "all"
+        manip = spec.manipulation if self.per_manipulation else "all"
         key = (spec.dataset, manip, spec.detector, spec.train_compression, spec.seed)
         if key in self._detectors:
             return self._detectors[key]
@@ -203,7 +219,9 @@ class Engine:
         self.clock.add("evaluation", t)
         facts = {**facts, "method_cfg": cfg, "n_test_faces": len(test),
                  "detector_best_val_acc": det_info.get("best_val_acc"),
-                 "skipped_videos": getattr(test, "skipped", None)}
+                 "skipped_videos": {split: self.skipped(spec, c, split, size) for split, c in
+                                    (("train", fit_c), ("val", fit_c),
+                                     ("test", spec.test_compression))}}
         return self.store.write(
             spec, metrics,
             timings={"method_fit_s": fit_s, "total_s": time.perf_counter() - t0,

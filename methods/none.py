@@ -1,0 +1,51 @@
+"""The ``none`` baseline: the frozen HQ-trained detector applied to LQ faces as it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from bench.registry import METHODS
+from datasets.faceset import FaceSet
+from detectors.base import Detector
+from methods.base import Method
+
+
+@METHODS.register_module(name="none")
+class NoRemedy(Method):
+    """No remedy: the detector trained on HQ, tested on LQ as it is."""
+
+    retrains_detector: ClassVar[bool] = False
+    needs_paired_hq_lq: ClassVar[bool] = False
+    config_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **unknown: Any) -> None:
+        if unknown:
+            raise TypeError(f"none: unknown option(s) {sorted(unknown)}; it takes no options")
+        self._detector: Detector | None = None
+        self._device = torch.device("cpu")
+
+    def fit(
+        self,
+        detector: Detector,
+        train_lq: FaceSet,
+        val_lq: FaceSet,
+        work_dir: Path,
+        device: torch.device,
+    ) -> dict[str, Any]:
+        """Nothing to learn: keep the detector (in eval mode, on ``device``)."""
+        self._device = torch.device(device)
+        self._detector = detector.to(self._device).eval()
+        return {}
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        if self._detector is None:
+            raise RuntimeError("none: call fit() before predict()")
+        self._detector.eval()
+        return self._detector(x.to(self._device))
+
+    def params(self) -> dict[str, Any]:
+        return {}

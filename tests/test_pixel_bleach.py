@@ -1,0 +1,318 @@
+"""Pixel Bleach: each loss by hand, Eq. 4 and the sign I, the balanced offset set, the generator's
+shapes, the frozen detector, idempotent fit, config strictness, and that a bleach helps a fooled detector."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from datasets.faceset import FaceSet
+from detectors.base import Detector
+from methods import pixel_bleach as pb_module
+from methods.bleach_generator import BleachGenerator, compensate, logit_margin, offset_direction
+from methods.bleach_losses import ce_loss, regularization_loss, remedy_loss, total_loss
+from methods.pixel_bleach import PixelBleach, balanced_offset_indices, default_scale
+
+SIZE = 32
+
+
+class TinyDetector(Detector):
+    """Two conv layers, BatchNorm (buffers to keep frozen), a 64-d feature."""
+
+    input_size = SIZE
+    feature_dim = 64
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.Conv2d(16, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )  # fmt: skip
+        self.head = nn.Linear(64, 2)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def make_faces(n: int, seed: int, fake_amplitude: float) -> FaceSet:
+    """Random flat faces with noise; fakes carry a checkerboard of ``fake_amplitude``.
+
+    "HQ" uses amplitude 0.04; "LQ" attenuates it to 0.012 (what compression does to
+    fine artifacts), so the HQ-trained detector calls the LQ fakes real.
+    """
+    g = np.random.default_rng(seed)
+    labels = g.integers(0, 2, n)
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    pattern = (((yy + xx) % 2) * 2 - 1)[None, :, :, None].astype(np.float64)
+    img = g.uniform(0.3, 0.7, (n, 1, 1, 3)) + 0.08 * g.standard_normal((n, SIZE, SIZE, 3))
+    img = np.clip(img + fake_amplitude * labels[:, None, None, None] * pattern, 0, 1)
+    return FaceSet(
+        (img * 255).round().astype(np.uint8),
+        labels.astype(np.int64),
+        np.where(labels == 1, "Deepfakes", "real"),
+        np.array([f"v{i}" for i in range(n)]),
+    )
+
+
+@pytest.fixture(scope="module")
+def hq_detector() -> TinyDetector:
+    torch.manual_seed(0)
+    det = TinyDetector()
+    hq = make_faces(256, 0, 0.04)
+    opt = torch.optim.Adam(det.parameters(), 3e-3)
+    for _ in range(4):
+        for i in range(0, len(hq), 32):
+            x, y = hq.tensors(slice(i, i + 32))
+            loss = F.cross_entropy(det(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    det.zero_grad(set_to_none=True)
+    return det.eval()
+
+
+def accuracy(predict, faces: FaceSet) -> float:
+    x, y = faces.tensors(slice(None))
+    with torch.no_grad():
+        return float((predict(x).argmax(1) == y).float().mean())
+
+
+# ------------------------------------------------------------------ losses
+def test_remedy_loss_by_hand() -> None:
+    phi_bl = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0], [0.0, 4.0]])
+    phi_tar = torch.tensor([[1.0, 1.0], [9.0, 9.0], [1.0, 0.0], [9.0, 9.0]])
+    wrong = torch.tensor([True, False, True, False])
+    # pull: ||(0,-1)||^2 + ||(2,0)||^2 = 5 over the wrong rows; push: 4 + 16 = 20 over the others
+    expected = (math.sqrt(5) - 0.2 * math.sqrt(20)) / math.sqrt(4)
+    assert float(remedy_loss(phi_bl, phi_tar, wrong, tau=0.2)) == pytest.approx(expected, rel=1e-6)
+    assert float(remedy_loss(phi_bl, phi_tar, wrong, tau=0.0)) == pytest.approx(
+        math.sqrt(5) / 2, rel=1e-6
+    )
+
+
+def test_remedy_loss_empty_terms_have_finite_gradients() -> None:
+    phi_bl = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    for wrong in (torch.tensor([True, True]), torch.tensor([False, False])):
+        loss = remedy_loss(phi_bl, phi_bl.detach().clone(), wrong, tau=0.2)
+        loss.backward()
+        assert torch.isfinite(phi_bl.grad).all()
+        phi_bl.grad = None
+    # every wrong row already on target: the loss is exactly 0
+    assert float(
+        remedy_loss(phi_bl.detach(), phi_bl.detach(), torch.tensor([True, True]))
+    ) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_regularization_loss_by_hand() -> None:
+    original = torch.tensor([0.5, 0.5]).view(1, 1, 1, 2)
+    bleached = torch.tensor([0.5, 0.6]).view(1, 1, 1, 2)
+    # scaled_diff: k * (I_bl - I_0) = (0, 5)
+    assert float(regularization_loss(bleached, original, 50, "scaled_diff")) == pytest.approx(
+        math.sqrt(12.5), rel=1e-5
+    )
+    # ratio: k * bleach - I_0 = (-0.5, 4.5)
+    assert float(regularization_loss(bleached, original, 50, "ratio")) == pytest.approx(
+        math.sqrt(10.25), rel=1e-5
+    )
+    # literal: k * I_bl - I_0 = (24.5, 29.5)
+    literal = math.sqrt((24.5**2 + 29.5**2) / 2)
+    assert float(regularization_loss(bleached, original, 50, "literal")) == pytest.approx(
+        literal, rel=1e-5
+    )
+    assert float(regularization_loss(original, original, 50, "scaled_diff")) == pytest.approx(
+        0.0, abs=1e-5
+    )
+    with pytest.raises(ValueError, match="unknown mode"):
+        regularization_loss(bleached, original, 50, "bogus")
+
+
+def test_ce_loss_by_hand() -> None:
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    expected = (math.log1p(math.exp(-2.0)) + math.log1p(math.exp(1.0))) / 2
+    assert float(ce_loss(logits, torch.tensor([0, 0]))) == pytest.approx(expected, rel=1e-6)
+
+
+def test_total_loss_weights_and_switches() -> None:
+    rem, reg, ce = torch.tensor(1.0), torch.tensor(2.0), torch.tensor(3.0)
+    assert float(total_loss(rem, reg, ce)) == 9.0  # 1 + 1*2 + 2*3
+    assert float(total_loss(rem, reg, ce, alpha=0.5, gamma=1.0)) == 5.0
+    assert float(total_loss(rem, reg, ce, use_rem=False)) == 8.0
+    assert float(total_loss(rem, reg, ce, use_reg=False)) == 7.0
+
+
+# ----------------------------------------------------- Eq. 4 and the sign I
+def test_offset_direction_is_sign_of_fake_minus_real_margin() -> None:
+    head = nn.Linear(2, 2)
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(2))
+        head.bias.zero_()
+    phi = torch.tensor([[2.0, 1.0], [1.0, 2.0], [1.0, 1.0]])
+    assert offset_direction(head(phi)).tolist() == [-1.0, 1.0, 0.0]
+    with torch.no_grad():
+        head.bias.copy_(torch.tensor([0.0, 5.0]))  # the bias takes part in the decision
+    assert logit_margin(head(phi)).tolist() == [4.0, 6.0, 5.0]
+    assert offset_direction(head(phi)).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_compensate_eq4() -> None:
+    phi = torch.tensor([[1.0, 2.0], [3.0, -1.0]])
+    out = compensate(phi, torch.tensor([1.0, -1.0]), m=0.7)
+    assert torch.allclose(out, torch.tensor([[-1.3, -2.6], [-8.1, 2.7]]))
+    assert torch.allclose(compensate(phi, torch.tensor([1.0, -1.0]), m=0.0), -2 * phi)
+
+
+# ------------------------------------------------------- balanced offset set
+def test_balanced_offset_indices() -> None:
+    wrong = np.zeros(10, dtype=bool)
+    wrong[[1, 4]] = True
+    idx = balanced_offset_indices(wrong, ratio=1.0, seed=3)
+    assert len(idx) == 4 and {1, 4} <= set(idx.tolist()) and len(set(idx.tolist())) == 4
+    assert np.array_equal(idx, balanced_offset_indices(wrong, ratio=1.0, seed=3))
+    draws = {tuple(balanced_offset_indices(wrong, 1.0, seed).tolist()) for seed in range(10)}
+    assert len(draws) > 1  # the seed chooses the correct ones
+    assert len(balanced_offset_indices(wrong, ratio=2.0, seed=0)) == 6
+    assert len(balanced_offset_indices(wrong, ratio=10.0, seed=0)) == 10  # capped by what exists
+    assert len(balanced_offset_indices(np.zeros(10, bool), 1.0, 0, min_correct=3)) == 3
+
+
+# ----------------------------------------------------------------- generator
+@pytest.mark.parametrize("feature_dim", [16, 1792, 2048, 4096])
+@pytest.mark.parametrize("size", [64, 299])
+def test_generator_output_shape(feature_dim: int, size: int) -> None:
+    gen = BleachGenerator(feature_dim, size).eval()
+    with torch.no_grad():
+        out = gen(torch.randn(2, feature_dim))
+    assert out.shape == (2, 3, size, size)
+    assert out.abs().max() <= 1.0
+
+
+def test_generator_rejects_wrong_width() -> None:
+    with pytest.raises(ValueError, match=r"\[B, 2048\]"):
+        BleachGenerator(2048, 64)(torch.randn(2, 100))
+
+
+# ------------------------------------------------------------------- config
+def test_unknown_option_is_a_type_error_naming_valid_ones() -> None:
+    with pytest.raises(TypeError, match="valid options:.*epochs"):
+        PixelBleach(epoch=3)
+
+
+def test_params_are_json_scalars_with_every_ablation_switch() -> None:
+    params = PixelBleach(s=0.1, use_rem=False).params()
+    for key in ("s", "m", "alpha", "gamma", "k", "tau", "use_rem", "use_reg", "epochs", "batch_size",
+                "lr", "weight_decay", "phi_tar", "balance_ratio", "seed", "reg_mode"):  # fmt: skip
+        assert key in params
+    assert all(v is None or isinstance(v, (bool, int, float, str)) for v in params.values())
+    assert json.loads(json.dumps(params)) == params
+    assert params["s"] == 0.1 and params["use_rem"] is False
+
+
+def test_default_scale_per_detector() -> None:
+    class F3Net(TinyDetector):
+        pass
+
+    class Named(TinyDetector):
+        name = "f3net"
+
+    assert default_scale(F3Net()) == 0.01
+    assert default_scale(Named()) == 0.01
+    assert default_scale(TinyDetector()) == 1.0
+
+
+# --------------------------------------------------------------- behaviour
+FAST = dict(epochs=2, batch_size=32, base_channels=32, progress=False)
+
+
+def test_detector_is_frozen_and_never_stepped(hq_detector, tmp_path, monkeypatch) -> None:
+    before = {k: v.clone() for k, v in hq_detector.state_dict().items()}
+    flags = [p.requires_grad for p in hq_detector.parameters()]
+    stepped: list[int] = []
+    real_adam = torch.optim.Adam
+
+    def recording_adam(params, **kw):
+        params = list(params)
+        stepped.extend(id(p) for p in params)
+        return real_adam(params, **kw)
+
+    monkeypatch.setattr(torch.optim, "Adam", recording_adam)
+    lq = make_faces(64, 1, 0.012)
+    PixelBleach(**FAST).fit(
+        hq_detector, lq, make_faces(32, 2, 0.012), tmp_path, torch.device("cpu")
+    )
+    after = hq_detector.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # weights and BN buffers
+    assert not {id(p) for p in hq_detector.parameters()} & set(stepped)
+    assert all(p.grad is None for p in hq_detector.parameters())
+    assert [p.requires_grad for p in hq_detector.parameters()] == flags
+    assert not hq_detector.training
+
+
+def test_fit_is_idempotent(hq_detector, tmp_path, monkeypatch) -> None:
+    train, val = make_faces(64, 1, 0.012), make_faces(32, 2, 0.012)
+    first = PixelBleach(**FAST)
+    result = first.fit(hq_detector, train, val, tmp_path, torch.device("cpu"))
+    assert (tmp_path / "generator.pt").exists() and (tmp_path / "done.json").exists()
+    for key in (
+        "n_train_fp",
+        "n_train_fn",
+        "n_balanced",
+        "best_val_acc",
+        "best_epoch",
+        "seconds",
+        "mean_abs_bleach",
+    ):
+        assert key in result
+    json.dumps(result)
+
+    def no_training(*a, **k):
+        raise AssertionError("fit retrained although a finished checkpoint exists")
+
+    monkeypatch.setattr(pb_module.PixelBleach, "_train", no_training)
+    second = PixelBleach(**FAST)
+    assert second.fit(hq_detector, train, val, tmp_path, torch.device("cpu")) == result
+    x, _ = val.tensors(slice(0, 8))
+    assert torch.equal(first.predict(x), second.predict(x))
+
+
+def test_bleach_beats_the_fooled_detector(hq_detector, tmp_path) -> None:
+    test_hq, test_lq = make_faces(128, 4, 0.04), make_faces(128, 3, 0.012)
+    assert accuracy(hq_detector, test_hq) > 0.95  # the detector works on HQ ...
+    none_acc = accuracy(hq_detector, test_lq)
+    assert none_acc < 0.7  # ... and is fooled by the attenuated LQ artifacts
+    method = PixelBleach(epochs=2, batch_size=32, base_channels=32, seed=0, progress=False)
+    result = method.fit(
+        hq_detector,
+        make_faces(192, 1, 0.012),
+        make_faces(128, 2, 0.012),
+        tmp_path,
+        torch.device("cpu"),
+    )
+    assert result["n_train_fn"] > result["n_train_fp"]
+    assert accuracy(method.predict, test_lq) > none_acc + 0.2
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"phi_tar": "class_mean"},
+        {"reg_mode": "ratio", "use_rem": False},
+        {"reg_mode": "literal", "use_reg": False, "clamp": True, "s": 0.01},
+        {"select_metric": "auc", "balance_ratio": 0.5, "m": -0.7},
+    ],
+)
+def test_ablation_options_train(options: dict, hq_detector, tmp_path) -> None:
+    method = PixelBleach(epochs=1, batch_size=16, base_channels=16, progress=False, **options)
+    lq = make_faces(48, 1, 0.012)
+    result = method.fit(hq_detector, lq, make_faces(16, 2, 0.012), tmp_path, torch.device("cpu"))
+    assert all(math.isfinite(h["loss_total"]) for h in result["history"])
+    assert result["s"] == options.get("s", 1.0)
+    x, _ = lq.tensors(slice(0, 4))
+    assert torch.isfinite(method.predict(x)).all()
