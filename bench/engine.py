@@ -42,8 +42,16 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def _parameters(factory: Callable[..., Any]) -> set[str]:
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    return set(inspect.signature(target).parameters)
+
+
 def accepted_kwargs(factory: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
     """The subset of ``kwargs`` that ``factory`` accepts (all of them if it takes ``**kwargs``)."""
+    declared = getattr(factory, "config_keys", None)  # a class may list the keys it takes
+    if declared is not None:
+        return {k: v for k, v in kwargs.items() if k in declared}
     target = factory.__init__ if inspect.isclass(factory) else factory
     params = inspect.signature(target).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
@@ -206,7 +214,9 @@ class Engine:
         t = self.clock.add("faces", t)
 
         cfg = self.method_cfg(spec)
-        method = build(METHODS, cfg)
+        factory = resolve(METHODS, spec.method)
+        quiet = {"progress": self.progress} if "progress" in _parameters(factory) else {}
+        method = build(METHODS, {**cfg, **quiet})
         fit_key = canonical_json({"det": det_info["checkpoint"], "cfg": cfg, "fit": fit_c,
                                   "manip": spec.manipulation, "seed": spec.seed})
         work = self.results / "work" / hashlib.sha256(fit_key.encode()).hexdigest()[:16]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -160,7 +160,7 @@ def _manip_cols(manipulations: Sequence[str], metrics: Sequence[str]) -> pd.Mult
     return pd.MultiIndex.from_tuples([(m, k) for m in manipulations for k in metrics])
 
 
-def _ref_rows(rows: Iterable[tuple[Any, dict[tuple[str, str], float | None]]],
+def _ref_rows(rows: Sequence[tuple[Any, dict[tuple[str, str], float | None]]],
               columns: pd.MultiIndex, index_names: Sequence[str]) -> pd.DataFrame:
     data, index = [], []
     for key, cells in rows:
@@ -242,15 +242,16 @@ class MainResults(Table):
         return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["Backbone", "RECG"]),
                             columns=cols)
 
-    def reference(self, ctx: GridContext) -> pd.DataFrame:
+    def reference(self, ctx: GridContext) -> pd.DataFrame | None:
         manips = [m for m in ctx.manipulations]
         cols = _manip_cols(manips, ["Acc", "AUC"])
         rows = []
         for d in ctx.detectors:
             for k in self.methods:
-                rows.append(((PRETTY.get(d, d), "✓" if k != "none" else "×"),
-                             _paper_cells("III", detector=d, method=k)))
-        return _ref_rows(rows, cols, ["Backbone (paper)", "RECG"])
+                cells = _paper_cells("III", detector=d, method=k)
+                if cells:  # the paper has rows for its five backbones and two methods only
+                    rows.append(((PRETTY.get(d, d), "✓" if k != "none" else "×"), cells))
+        return _ref_rows(rows, cols, ["Backbone (paper)", "RECG"]) if rows else None
 
 
 def _ablation_rows(records: dict[RunSpec, dict[str, Any]], ctx: GridContext, detector: str,

@@ -26,6 +26,7 @@ class Detector(nn.Module):
     mean: ClassVar[tuple[float, float, float]] = (0.5, 0.5, 0.5)
     std: ClassVar[tuple[float, float, float]] = (0.5, 0.5, 0.5)
     feature_dim: ClassVar[int] = 2048
+    hidden: ClassVar[bool] = False  # True keeps a test-only model out of ``--detector all``
 
     def __init__(self) -> None:
         super().__init__()
