@@ -1,0 +1,192 @@
+"""Detector training through mmengine's Runner: learning, caching, resume, NaN stop,
+determinism, safe checkpoint loading and a two-process gloo run."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.hooks import Hook
+
+from bench.registry import DETECTORS, build
+from bench.training import (
+    NonFiniteLossError,
+    build_runner,
+    load_detector_checkpoint,
+    train_detector,
+)
+from datasets.faceset import FaceSet
+from detectors.tiny import TinyDetector
+from detectors.weights import UnsafeCheckpointError
+
+REPO = Path(__file__).resolve().parents[1]
+KW = dict(batch_size=8, lr=1e-2, device="cpu", progress=False)
+
+
+def faces(n: int, size: int = 32, seed: int = 0) -> FaceSet:
+    """Fakes carry bright horizontal stripes: learnable in a few steps by a tiny CNN."""
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) % 2).astype(np.int64)
+    images = rng.integers(60, 120, size=(n, size, size, 3)).astype(np.uint8)
+    images[labels == 1, ::2] += 100
+    manip = np.where(labels == 1, "FaceSwap", "real")
+    return FaceSet(images, labels, manip, np.array([f"v{i}" for i in range(n)]))
+
+
+TRAIN, VAL = faces(48), faces(16, seed=1)
+
+
+def tiny() -> TinyDetector:
+    torch.manual_seed(0)
+    return build(DETECTORS, "tiny")
+
+
+def mean_loss(det: torch.nn.Module, fs: FaceSet) -> float:
+    det.eval()
+    x, y = fs.tensors(slice(None))
+    with torch.no_grad():
+        return F.cross_entropy(det(x), y).item()
+
+
+class _Count(Hook):
+    def __init__(self) -> None:
+        self.iters = 0
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self.iters += 1
+
+
+class _InterruptAfterFirstEpoch(Hook):
+    priority = "LOWEST"  # after the CheckpointHook has saved epoch_1.pth
+
+    def after_train_epoch(self, runner) -> None:
+        raise KeyboardInterrupt("simulated interruption")
+
+
+class _NaNInSecondEpoch(TinyDetector):
+    """Healthy for the first epoch, then the logits become NaN."""
+
+    calls = 0
+
+    def forward(self, x):
+        if self.training:
+            type(self).calls += 1
+        out = super().forward(x)
+        return out * float("nan") if type(self).calls > 6 else out
+
+
+def test_training_lowers_the_loss_and_is_cached(tmp_path):
+    det = tiny()
+    before = mean_loss(det, TRAIN)
+    result = train_detector(det, TRAIN, VAL, tmp_path, epochs=2, **KW)
+    assert mean_loss(det, TRAIN) < before * 0.7
+    assert result["best_val_acc"] > 0.8 and result["epochs"] == 2
+    assert result["img_per_s"] > 0 and result["resumed_from_epoch"] == 0
+    assert Path(result["checkpoint"]).is_file()
+    assert json.loads((tmp_path / "done.json").read_text()) == result
+    # a second call returns the finished run without training, and loads its best weights
+    count, fresh = _Count(), tiny()
+    again = train_detector(fresh, TRAIN, VAL, tmp_path, epochs=2, hooks=[count], **KW)
+    assert again == result and count.iters == 0
+    assert torch.equal(fresh.head.weight, det.head.weight)
+    with pytest.raises(ValueError, match="3"):
+        train_detector(tiny(), TRAIN, VAL, tmp_path, epochs=3, **KW)
+
+
+def test_same_seed_same_weights_on_cpu(tmp_path):
+    a, b = tiny(), tiny()
+    train_detector(a, TRAIN, VAL, tmp_path / "a", epochs=1, seed=3, **KW)
+    train_detector(b, TRAIN, VAL, tmp_path / "b", epochs=1, seed=3, **KW)
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    assert not torch.are_deterministic_algorithms_enabled()  # restored after training
+
+
+def test_interrupted_training_resumes_from_its_last_epoch(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        train_detector(
+            tiny(), TRAIN, VAL, tmp_path, epochs=2, hooks=[_InterruptAfterFirstEpoch()], **KW
+        )
+    assert (tmp_path / "epoch_1.pth").is_file() and not (tmp_path / "done.json").exists()
+    count = _Count()
+    result = train_detector(tiny(), TRAIN, VAL, tmp_path, epochs=2, hooks=[count], **KW)
+    assert result["resumed_from_epoch"] == 1
+    assert count.iters == len(TRAIN) // KW["batch_size"]  # one epoch, not two
+    assert (tmp_path / "done.json").is_file()
+
+
+def test_resume_with_other_epochs_is_an_error(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        train_detector(
+            tiny(), TRAIN, VAL, tmp_path, epochs=2, hooks=[_InterruptAfterFirstEpoch()], **KW
+        )
+    with pytest.raises(ValueError, match="2-epoch"):
+        train_detector(tiny(), TRAIN, VAL, tmp_path, epochs=4, **KW)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):
+    _NaNInSecondEpoch.calls = 0
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 2"):
+        train_detector(_NaNInSecondEpoch(), TRAIN, VAL, tmp_path, epochs=3, **KW)
+    last = Path((tmp_path / "last_checkpoint").read_text().strip())
+    assert last.name == "epoch_1.pth" and last.is_file()
+    assert not (tmp_path / "done.json").exists()
+    state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_checkpoints_load_safely(tmp_path):
+    result = train_detector(tiny(), TRAIN, VAL, tmp_path, epochs=1, **KW)
+    # best.pth is a plain state_dict: loadable weights-only, like any outside file
+    load_detector_checkpoint(tiny(), result["checkpoint"], trusted=False)
+    # mmengine's full checkpoint is only for the harness itself
+    full = tmp_path / "epoch_1.pth"
+    with pytest.raises(UnsafeCheckpointError):
+        load_detector_checkpoint(tiny(), full, trusted=False)
+    load_detector_checkpoint(tiny(), full, trusted=True)
+    # the runner refuses to fully unpickle a checkpoint from outside its work_dir
+    outside = tmp_path.parent / f"{tmp_path.name}_outside.pth"
+    outside.write_bytes(full.read_bytes())
+    runner = build_runner(tiny(), TRAIN, VAL, tmp_path / "other", epochs=1, **KW)
+    with pytest.raises(ValueError, match="refusing to resume"):
+        runner.load_checkpoint(str(outside))
+
+
+def test_amp_needs_cuda():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    with pytest.raises(ValueError, match="amp=True needs a CUDA device"):
+        build_runner(tiny(), TRAIN, VAL, Path("unused"), epochs=1, amp=True, **KW)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_process_gloo_training(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+        "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
+        str(REPO / "tests" / "_ddp_worker.py"), str(tmp_path / "work"), str(out),
+    ]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [2, 2]
+    assert ranks[0]["checkpoint"] == ranks[1]["checkpoint"]
+    assert Path(ranks[0]["checkpoint"]).is_file()
+    assert ranks[0]["head"] == ranks[1]["head"]  # DDP kept the replicas identical
