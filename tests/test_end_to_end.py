@@ -1,0 +1,53 @@
+"""The user's main command on the smoke profile: records, both tables, skip on re-run, --force."""
+
+import json
+
+import pytest
+
+from bench.cli import main
+from bench.store import ResultsStore
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    code = main(["run", "--method", "pixel_bleach", "--detector", "tiny", "--profile", "smoke",
+                 "--manipulation", "FaceSwap,NeuralTextures", "--results", str(root), "--quiet"])
+    assert code == 0
+    return root
+
+
+def test_run_writes_one_record_per_cell(smoke_results):
+    records = list(ResultsStore(smoke_results).records())
+    # cross-compression: none on c23 and c40; main: none and pixel_bleach on c40 (shared none@c40)
+    cells = {(r["spec"]["manipulation"], r["spec"]["method"], r["spec"]["test_compression"])
+             for r in records}
+    assert len(records) == 6 == len(cells)
+    for r in records:
+        for level in ("frame", "video"):
+            m = r["metrics"][level]
+            assert 0 <= m["acc"] <= 100 and m["tp"] + m["fp"] + m["tn"] + m["fn"] == m["n"]
+        assert r["checkpoints"]["detector"] and r["versions"]["torch"]
+    bleach = [r for r in records if r["spec"]["method"] == "pixel_bleach"]
+    assert all("best_val_acc" in r["facts"] for r in bleach)
+
+
+def test_tables_written_from_the_run(smoke_results):
+    tables = smoke_results / "tables"
+    for name in ("main", "cross_compression"):
+        md = (tables / f"{name}.md").read_text()
+        assert "Tiny" in md or "tiny" in md
+        assert "\\toprule" in (tables / f"{name}.tex").read_text()
+    md = (tables / "main.md").read_text()
+    assert "0 missing" not in md and "missing" not in md.split("Published")[0]
+
+
+def test_second_run_skips_and_force_reruns(smoke_results, capsys):
+    args = ["run", "--method", "none", "--detector", "tiny", "--profile", "smoke",
+            "--manipulation", "FaceSwap", "--results", str(smoke_results), "--quiet"]
+    assert main(args) == 0
+    assert "ran 0 run(s), skipped 2" in capsys.readouterr().out
+    path = next((smoke_results / "runs").glob("none-tiny-FaceSwap-c40-*.json"))
+    assert main(args + ["--force"]) == 0
+    assert "ran 2 run(s)" in capsys.readouterr().out
+    assert json.loads(path.read_text())["run_id"] == path.stem
