@@ -60,15 +60,19 @@ def accepted_kwargs(factory: Callable[..., Any], kwargs: dict[str, Any]) -> dict
 
 
 def balance_classes(faces: FaceSet, seed: int = 0) -> FaceSet:
-    """Repeat the minority class so real and fake faces are equally many (for all-manipulation training)."""
+    """Keep every face of the rarer class and as many randomly chosen faces of the other.
+
+    Used where one model learns all four manipulations at once (the quick profile): the
+    set then holds four fakes per real video, and undersampling the fakes keeps the
+    classes even without repeating real faces, which would cost training time.
+    """
     rng = np.random.default_rng(seed)
     idx = [np.flatnonzero(faces.labels == c) for c in (0, 1)]
-    if min(len(i) for i in idx) == 0:
+    n = min(len(i) for i in idx)
+    if n == 0:
         return faces
-    n = max(len(i) for i in idx)
-    full = [np.concatenate([i, rng.choice(i, n - len(i), replace=True)]) if len(i) < n else i
-            for i in idx]
-    return faces.subset(np.sort(np.concatenate(full)))
+    keep = [i if len(i) == n else rng.choice(i, n, replace=False) for i in idx]
+    return faces.subset(np.sort(np.concatenate(keep)))
 
 
 @torch.no_grad()
@@ -114,7 +118,8 @@ class Engine:
         self.clock = StageClock()
         self._sources: dict[str, ClipSource] = {}
         self._faces: dict[tuple, FaceSet] = {}
-        self._skipped: dict[tuple, dict[str, int]] = {}  # per face set: skipped videos by reason
+        self._skipped: dict[tuple, dict[str, int]] = {}
+        self._methods: dict[str, tuple[Any, dict[str, Any]]] = {}  # fitted, by fit key  # per face set: skipped videos by reason
         self._detectors: dict[tuple, tuple[Detector, dict[str, Any]]] = {}
         self.summary = RunSummary()
 
@@ -143,9 +148,15 @@ class Engine:
         if key not in self._faces:
             self._faces[key] = load_faces(
                 self.source(dataset), manipulation, compression, split, size, fpv,
-                cache_root=self.results / "cache" / "faces", progress=self.progress)
+                cache_root=self.results / "cache" / "faces", progress=self.progress,
+                skip_first=bool(self.profile["faces"].get("skip_first", False)))
             self._skipped[key] = dict(getattr(self._faces[key], "skipped", {}))
         return self._faces[key]
+
+    @property
+    def method_per_manipulation(self) -> bool:
+        """Fit a method per manipulation (the paper) or once on all of them (quick profile)."""
+        return bool(self.profile.get("method_per_manipulation", self.per_manipulation))
 
     @property
     def per_manipulation(self) -> bool:
@@ -208,20 +219,30 @@ class Engine:
         size = self.image_size(spec.detector)
         t = time.perf_counter()
         fit_c = spec.method_fit_compression
-        train_lq = self.faces(spec.dataset, spec.manipulation, fit_c, "train", size)
-        val_lq = self.faces(spec.dataset, spec.manipulation, fit_c, "val", size)
+        fit_manip = spec.manipulation if self.method_per_manipulation else "all"
         test = self.faces(spec.dataset, spec.manipulation, spec.test_compression, "test", size)
-        t = self.clock.add("faces", t)
-
         cfg = self.method_cfg(spec)
-        factory = resolve(METHODS, spec.method)
-        quiet = {"progress": self.progress} if "progress" in _parameters(factory) else {}
-        method = build(METHODS, {**cfg, **quiet})
         fit_key = canonical_json({"det": det_info["checkpoint"], "cfg": cfg, "fit": fit_c,
-                                  "manip": spec.manipulation, "seed": spec.seed})
+                                  "manip": fit_manip, "seed": spec.seed})
         work = self.results / "work" / hashlib.sha256(fit_key.encode()).hexdigest()[:16]
+        t = self.clock.add("faces", t)
         t_fit = time.perf_counter()
-        facts = method.fit(detector, train_lq, val_lq, work, self.device) or {}
+        if fit_key in self._methods:
+            method, facts = self._methods[fit_key]
+        else:
+            train_lq = self.faces(spec.dataset, fit_manip, fit_c, "train", size)
+            val_lq = self.faces(spec.dataset, fit_manip, fit_c, "val", size)
+            if fit_manip == "all":
+                train_lq = balance_classes(train_lq, spec.seed)
+                val_lq = balance_classes(val_lq, spec.seed)
+            t = self.clock.add("faces", t)
+            factory = resolve(METHODS, spec.method)
+            quiet = {"progress": self.progress} if "progress" in _parameters(factory) else {}
+            method = build(METHODS, {**cfg, **quiet})
+            facts = method.fit(detector, train_lq, val_lq, work, self.device) or {}
+            facts["fit_on"] = {"manipulation": fit_manip, "compression": fit_c,
+                               "n_train": len(train_lq), "n_val": len(val_lq)}
+            self._methods[fit_key] = (method, facts)
         fit_s = time.perf_counter() - t_fit
         t = self.clock.add(f"method fit ({spec.method})", t)
         probs = predict_probs(method.predict, test, self.device)

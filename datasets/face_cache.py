@@ -261,6 +261,8 @@ def _work_video(job: tuple[Video, tuple[Any, ...]]) -> _Result:
 
 
 def _init_worker() -> None:
+    # Spawned workers only: in a forked child, cv2.setNumThreads deadlocks when the parent
+    # had already used OpenCV's thread pool (measured here: the call never returns).
     cv2.setNumThreads(1)
 
 
@@ -280,7 +282,8 @@ def _results(videos: list[Video], args: tuple[Any, ...], workers: int) -> Iterat
     else:  # spawn: videos travel by pickle (a source's loaders must be picklable)
         jobs, fn = [(v, args) for v in videos], _work_video
     try:
-        with ctx.Pool(min(workers, len(videos)), initializer=_init_worker) as pool:
+        init = None if ctx.get_start_method() == "fork" else _init_worker
+        with ctx.Pool(min(workers, len(videos)), initializer=init) as pool:
             yield from pool.imap(fn, jobs, chunksize=1)
     finally:
         _JOBS = None
