@@ -170,9 +170,20 @@ def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
         train_compression=args.train_compression or profile["train_compression"],
         test_compression=args.test_compression or profile["test_compression"],
         options=canonical_json(overrides),
-        method_params={m: method_params for m in METHODS.module_dict} if method_params else {},
+        method_params=_method_params(method_params),
     )
     return ctx, profile
+
+
+def _method_params(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``method.*`` options, given to each method that declares the key (others run as they are)."""
+    from bench.engine import accepted_kwargs
+
+    out = {name: accepted_kwargs(cls, params) for name, cls in METHODS.module_dict.items()}
+    unused = set(params) - {k for taken in out.values() for k in taken}
+    if unused:
+        raise SystemExit(f"--cfg-options: no method takes {sorted(unused)}")
+    return {name: taken for name, taken in out.items() if taken}
 
 
 def _tables(name: str) -> list[Table]:

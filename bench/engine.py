@@ -59,19 +59,25 @@ def accepted_kwargs(factory: Callable[..., Any], kwargs: dict[str, Any]) -> dict
     return {k: v for k, v in kwargs.items() if k in params}
 
 
-def balance_classes(faces: FaceSet, seed: int = 0) -> FaceSet:
-    """Keep every face of the rarer class and as many randomly chosen faces of the other.
+def balance_classes(faces: FaceSet, seed: int = 0, oversample: bool = False) -> FaceSet:
+    """Make real and fake faces equally many, by undersampling the larger class or
+    (``oversample``) by repeating randomly chosen faces of the smaller one.
 
-    Used where one model learns all four manipulations at once (the quick profile): the
-    set then holds four fakes per real video, and undersampling the fakes keeps the
-    classes even without repeating real faces, which would cost training time.
+    Used where one model learns all four manipulations at once (the quick profile), where
+    a set holds four fakes per real clip. Detector training oversamples the real faces
+    (every fake is seen; more optimiser steps, which training from scratch needs);
+    validation and the method's fit undersample the fakes (cheaper, still balanced).
     """
     rng = np.random.default_rng(seed)
     idx = [np.flatnonzero(faces.labels == c) for c in (0, 1)]
-    n = min(len(i) for i in idx)
-    if n == 0:
+    if min(len(i) for i in idx) == 0:
         return faces
-    keep = [i if len(i) == n else rng.choice(i, n, replace=False) for i in idx]
+    if oversample:
+        n = max(len(i) for i in idx)
+        keep = [np.concatenate([i, rng.choice(i, n - len(i), replace=True)]) for i in idx]
+    else:
+        n = min(len(i) for i in idx)
+        keep = [i if len(i) == n else rng.choice(i, n, replace=False) for i in idx]
     return faces.subset(np.sort(np.concatenate(keep)))
 
 
@@ -186,8 +192,9 @@ class Engine:
         train = self.faces(spec.dataset, manip, spec.train_compression, "train", size)
         val = self.faces(spec.dataset, manip, spec.train_compression, "val", size)
         t = self.clock.add("faces", t)
-        if manip == "all":
-            train = balance_classes(train, spec.seed)
+        if manip == "all":  # four fakes per real clip: undersample so accuracy means the same
+            train = balance_classes(train, spec.seed, oversample=True)
+            val = balance_classes(val, spec.seed)
         fp = self.source(spec.dataset).fingerprint()
         work = (self.results / "checkpoints" / f"{spec.dataset}-{fp}" / spec.profile /
                 f"{spec.detector}_{spec.train_compression}_{manip}_seed{spec.seed}_{size}px")

@@ -10,7 +10,7 @@ overrides any key.
 - ``quick``: the default; every table's pipeline on a laptop CPU in minutes,
   on the embedded synthetic dataset at 64 px. One detector per backbone is
   trained on all four manipulations together (``detector_per_manipulation``
-  False, the fakes undersampled to as many faces as the real ones) and evaluated
+  False, the real faces repeated to as many as the fakes) and evaluated
   per manipulation; the method is likewise fitted once per detector on all four
   (``method_per_manipulation`` False).
 - ``paper``: the paper's protocol on FaceForensics++ (GPU): each detector at
@@ -41,7 +41,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                     "nt_amplitude": (0.055, 0.07)},
         # Three faces per clip, evenly spaced after frame 0 (the clip's only I-frame).
         "faces": {"size": 64, "frames_per_video": 3, "skip_first": True},
-        "train": {"epochs": 3, "batch_size": 32, "lr": 2e-3, "amp": False, "channels_last": True},
+        "train": {"epochs": 2, "batch_size": 16, "lr": 2e-3, "amp": False, "channels_last": True},
         "method": {"epochs": 2, "batch_size": 32},
         "detector_per_manipulation": False,
         "method_per_manipulation": False,

@@ -32,6 +32,9 @@ Choices where the paper is vague (each a keyword argument):
   normalises any float input and the gradient never saturates); True clamps to [0, 1].
 - I and the wrong mask E come from the frozen detector on the unbleached LQ face.
 - A last training batch of a single face is dropped (BatchNorm needs two).
+- ``zero_init`` (default True, not in the paper): the generator's last layer starts
+  at zero, so training starts from bleach = 0, the frozen detector as it is
+  (see :meth:`methods.bleach_generator.BleachGenerator.reset_parameters`).
 
 ``fit`` writes ``generator.pt`` and ``done.json`` to ``work_dir`` and returns the
 stored result when they exist for the same parameters; ``last.pt`` (saved every
@@ -137,7 +140,7 @@ class PixelBleach(Method):
     config_keys: ClassVar[tuple[str, ...]] = (
         "epochs", "batch_size", "lr", "weight_decay", "s", "m", "alpha", "gamma", "k", "tau",
         "use_rem", "use_reg", "phi_tar", "reg_mode", "balance_ratio", "clamp", "select_metric",
-        "base_channels", "seed",
+        "base_channels", "zero_init", "seed",
     )  # fmt: skip
 
     def __init__(
@@ -160,6 +163,7 @@ class PixelBleach(Method):
         clamp: bool = False,
         select_metric: str = "acc",
         base_channels: int = 256,
+        zero_init: bool = True,
         seed: int = 0,
         progress: bool = True,
         **unknown: Any,
@@ -197,6 +201,7 @@ class PixelBleach(Method):
         )
         self.balance_ratio, self.clamp, self.select_metric = balance_ratio, clamp, select_metric
         self.base_channels, self.seed, self.progress = base_channels, seed, progress
+        self.zero_init = bool(zero_init)
         self.generator: BleachGenerator | None = None
         self._detector: Detector | None = None
         self._device = torch.device("cpu")
@@ -260,7 +265,7 @@ class PixelBleach(Method):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self.generator = BleachGenerator(
-                detector.feature_dim, train_lq.size, self.base_channels
+                detector.feature_dim, train_lq.size, self.base_channels, self.zero_init
             )
         self.generator.to(self._device)
         identity = {

@@ -49,3 +49,14 @@ def test_unknown_detector_is_a_clear_error(tmp_path, capsys):
     code = main(["table", "main", "--results", str(tmp_path), "--detector", "xceptoin"])
     assert code == 2
     assert "Did you mean 'xception'" in capsys.readouterr().err
+
+
+def test_method_options_go_only_to_methods_that_take_them():
+    from bench.cli import _method_params
+
+    params = _method_params({"m": 0.0, "batch_size": 8})
+    assert params["pixel_bleach"] == {"m": 0.0, "batch_size": 8}
+    assert params["threshold"] == {"batch_size": 8}
+    assert "none" not in params
+    with pytest.raises(SystemExit, match="no method takes"):
+        _method_params({"no_such_key": 1})

@@ -316,3 +316,10 @@ def test_ablation_options_train(options: dict, hq_detector, tmp_path) -> None:
     assert result["s"] == options.get("s", 1.0)
     x, _ = lq.tensors(slice(0, 4))
     assert torch.isfinite(method.predict(x)).all()
+
+
+def test_zero_init_starts_from_no_bleach():
+    gen = BleachGenerator(2048, 64)
+    out = gen(torch.randn(4, 2048))
+    assert out.shape == (4, 3, 64, 64) and torch.count_nonzero(out) == 0
+    assert torch.count_nonzero(BleachGenerator(2048, 64, zero_init=False)(torch.randn(4, 2048))) > 0
