@@ -17,6 +17,13 @@ from datasets.faceset import FaceSet
 from detectors.base import Detector
 
 
+def reject_unknown_options(method: str, unknown: dict[str, Any], valid: tuple[str, ...]) -> None:
+    """Raise ``TypeError`` naming the unknown options and the valid ones (a no-op if none)."""
+    if unknown:
+        choices = ", ".join(valid) if valid else "none (it takes no options)"
+        raise TypeError(f"{method}: unknown option(s) {sorted(unknown)}; valid options: {choices}")
+
+
 class Method:
     """Base class of a ``METHODS`` entry."""
 

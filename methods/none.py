@@ -10,7 +10,7 @@ import torch
 from bench.registry import METHODS
 from datasets.faceset import FaceSet
 from detectors.base import Detector
-from methods.base import Method
+from methods.base import Method, reject_unknown_options
 
 
 @METHODS.register_module(name="none")
@@ -22,8 +22,7 @@ class NoRemedy(Method):
     config_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **unknown: Any) -> None:
-        if unknown:
-            raise TypeError(f"none: unknown option(s) {sorted(unknown)}; it takes no options")
+        reject_unknown_options("none", unknown, self.config_keys)
         self._detector: Detector | None = None
         self._device = torch.device("cpu")
 

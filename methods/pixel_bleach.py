@@ -64,7 +64,7 @@ from tqdm.auto import tqdm
 from bench.registry import METHODS
 from datasets.faceset import FaceSet
 from detectors.base import Detector
-from methods.base import Method
+from methods.base import Method, reject_unknown_options
 from methods.bleach_generator import BleachGenerator, compensate, offset_direction
 from methods.bleach_losses import REG_MODES, ce_loss, regularization_loss, remedy_loss, total_loss
 
@@ -168,11 +168,7 @@ class PixelBleach(Method):
         progress: bool = True,
         **unknown: Any,
     ) -> None:
-        if unknown:
-            raise TypeError(
-                f"pixel_bleach: unknown option(s) {sorted(unknown)}; valid options: "
-                f"{', '.join(self.config_keys + ('progress',))}"
-            )
+        reject_unknown_options("pixel_bleach", unknown, self.config_keys + ("progress",))
         for key, value, ok in (
             ("epochs", epochs, isinstance(epochs, int) and epochs >= 1),
             ("batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 2),

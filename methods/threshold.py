@@ -26,7 +26,7 @@ import torch
 from bench.registry import METHODS
 from datasets.faceset import FaceSet
 from detectors.base import Detector
-from methods.base import Method
+from methods.base import Method, reject_unknown_options
 
 
 def best_threshold(margins: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -60,10 +60,7 @@ class Threshold(Method):
     config_keys: ClassVar[tuple[str, ...]] = ("batch_size",)
 
     def __init__(self, batch_size: int = 64, **unknown: Any) -> None:
-        if unknown:
-            raise TypeError(
-                f"threshold: unknown option(s) {sorted(unknown)}; valid options: {', '.join(self.config_keys)}"
-            )
+        reject_unknown_options("threshold", unknown, self.config_keys)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"threshold: batch_size must be a positive int, got {batch_size!r}")
         self.batch_size = batch_size
