@@ -172,7 +172,8 @@ class Engine:
     def skipped(self, spec: RunSpec, compression: str, split: str, size: int) -> dict[str, int]:
         """Videos the face cache skipped (corrupt, no face, ...) for the faces a run used."""
         fpv = int(self.profile["faces"]["frames_per_video"])
-        return self._skipped.get((spec.dataset, spec.manipulation, compression, split, size, fpv), {})
+        key = (spec.dataset, spec.manipulation, compression, split, size, fpv)
+        return self._skipped.get(key, self._skipped.get((spec.dataset, "all", *key[2:]), {}))
 
     def image_size(self, detector: str) -> int:
         size = self.profile["faces"].get("size")
