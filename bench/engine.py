@@ -93,6 +93,23 @@ def predict_probs(predict: Callable[[torch.Tensor], torch.Tensor], faces: FaceSe
     return np.concatenate(out) if out else np.zeros(0)
 
 
+def run_arrays(faces: FaceSet, probs: np.ndarray,
+               extra: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The per-face arrays saved beside a run's record: ``prob``, ``label``, ``video`` + ``extra``.
+
+    ``video`` is ``"<manipulation>/<video_id>"`` (``real/<id>`` for real faces). A key of
+    ``extra`` (a method's artifacts) that clashes with these three is an error.
+    """
+    clash = set(extra or {}) & {"prob", "label", "video"}
+    if clash:
+        raise ValueError(f"Method.artifacts returned reserved key(s) {sorted(clash)}; "
+                         "'prob', 'label' and 'video' are the engine's")
+    video = np.array([f"{m}/{v}" for m, v in zip(faces.manipulations.tolist(),
+                                                 faces.video_ids.tolist())], dtype=str)
+    return {**(extra or {}), "prob": np.asarray(probs, dtype=np.float32),
+            "label": np.asarray(faces.labels, dtype=np.int8), "video": video}
+
+
 @dataclass
 class StageClock:
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
@@ -255,6 +272,8 @@ class Engine:
         t = self.clock.add(f"method fit ({spec.method})", t)
         probs = predict_probs(method.predict, test, self.device)
         metrics = compute_metrics(test.labels, probs, test.video_keys)
+        arrays = run_arrays(test, probs, method.artifacts(test, self.device)
+                            if hasattr(method, "artifacts") else {})
         self.clock.add("evaluation", t)
         facts = {**facts, "method_cfg": cfg, "n_test_faces": len(test),
                  "detector_best_val_acc": det_info.get("best_val_acc"),
@@ -267,6 +286,7 @@ class Engine:
                      "detector_train_s": det_info.get("seconds")},
             checkpoints={"detector": str(det_info["checkpoint"]), "method_work_dir": str(work)},
             facts=json.loads(json.dumps(facts, default=str)),
+            arrays=arrays,
         )
 
     def run(self, specs: Sequence[RunSpec], force: bool = False) -> RunSummary:

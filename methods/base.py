@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from datasets.faceset import FaceSet
@@ -45,6 +46,15 @@ class Method:
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Logits [B, 2] for faces in [0, 1]."""
         raise NotImplementedError
+
+    def artifacts(self, faces: FaceSet, device: torch.device) -> dict[str, np.ndarray]:
+        """Extra per-run arrays saved in the run's ``runs/<run_id>.npz`` (default: none).
+
+        The engine calls this once, after predicting the test ``faces``, and saves each
+        array under its key beside ``prob``, ``label`` and ``video`` (which a method must
+        not use). For figures and diagnosis; keep them small (a subsample, float16).
+        """
+        return {}
 
     def params(self) -> dict[str, Any]:
         """The parameters that identify this method in a run spec (JSON scalars only)."""
