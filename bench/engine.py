@@ -6,6 +6,9 @@ detector on the train compression, fits the method on the LQ train split
 Detector checkpoints are cached by (dataset, manipulation, detector, train
 compression, profile, seed) and shared by every method; face crops are cached
 by the face cache. A run whose record exists is skipped unless ``force``.
+Each record carries 95 % bootstrap intervals over videos (``acc_ci``, ``auc_ci``;
+the profile's optional ``intervals`` section sets them, see bench/intervals.py),
+and its per-face arrays are saved beside it as ``runs/<run_id>.npz``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from bench.intervals import BootstrapConfig, add_intervals
 from bench.metrics import compute_metrics
 from bench.registry import DATASETS, DETECTORS, METHODS, build, resolve
 from bench.spec import RunSpec, canonical_json
@@ -274,6 +278,7 @@ class Engine:
         metrics = compute_metrics(test.labels, probs, test.video_keys)
         arrays = run_arrays(test, probs, method.artifacts(test, self.device)
                             if hasattr(method, "artifacts") else {})
+        metrics = add_intervals(metrics, arrays, BootstrapConfig.from_dict(self.profile.get("intervals")))
         self.clock.add("evaluation", t)
         facts = {**facts, "method_cfg": cfg, "n_test_faces": len(test),
                  "detector_best_val_acc": det_info.get("best_val_acc"),

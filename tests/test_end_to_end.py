@@ -27,6 +27,9 @@ def test_run_writes_one_record_per_cell(smoke_results):
         for level in ("frame", "video"):
             m = r["metrics"][level]
             assert 0 <= m["acc"] <= 100 and m["tp"] + m["fp"] + m["tn"] + m["fn"] == m["n"]
+            lo, hi = m["acc_ci"]
+            assert lo <= m["acc"] <= hi
+        assert r["metrics"]["intervals"]["unit"] == "video"
         assert r["checkpoints"]["detector"] and r["versions"]["torch"]
     bleach = [r for r in records if r["spec"]["method"] == "pixel_bleach"]
     assert all("best_val_acc" in r["facts"] for r in bleach)
