@@ -198,7 +198,7 @@ def write_tables(tables: list[Table], ctx: GridContext, store: ResultsStore, out
     out.mkdir(parents=True, exist_ok=True)
     for table in tables:
         for fmt in formats:
-            r = render(table, records, ctx, fmt)
+            r = render(table, records, ctx, fmt, store=store)
             path = out / f"{table.name}.{'md' if fmt == 'md' else 'tex'}"
             path.write_text(r.text, encoding="utf-8")
             written.append(path)
