@@ -30,7 +30,7 @@ from bench.registry import (
 )
 from bench.spec import canonical_json
 from bench.store import CorruptRecordError, ResultsStore
-from bench.tables import GridContext, MainResults, Table, get_table, render
+from bench.tables import GridContext, MainResults, RecordSet, Table, get_table, render, seed_grid
 
 EXAMPLES = {
     "run": "python -m bench run --method pixel_bleach --detector all\n"
@@ -74,6 +74,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="import a module that registers extra detectors/methods/compressions/datasets")
     p.add_argument("--dataset", default=None, help="dataset source (default: the profile's)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default=None, metavar="0,1,2",
+                   help="several seeds (a comma list; overrides --seed): the grid runs once per seed, "
+                        "one detector per seed, and tables show mean ± sd across seeds")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -163,8 +166,9 @@ def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
     unknown = [m for m in chosen if m not in manips]
     if unknown:
         raise SystemExit(f"unknown manipulation(s) {unknown} for dataset {dataset!r}; known: {manips}")
+    seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else (args.seed,)
     ctx = GridContext(
-        dataset=dataset, profile=args.profile, seed=args.seed,
+        dataset=dataset, profile=args.profile, seed=seeds[0], seeds=seeds if len(seeds) > 1 else (),
         detectors=_names(args.detector, default_detectors(), "detector"),
         manipulations=chosen,
         train_compression=args.train_compression or profile["train_compression"],
@@ -173,6 +177,17 @@ def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
         method_params=_method_params(method_params),
     )
     return ctx, profile
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``--seeds 0,1,2`` -> (0, 1, 2); a clear error on anything else."""
+    try:
+        seeds = tuple(dict.fromkeys(int(t) for t in text.split(",") if t.strip()))
+    except ValueError:
+        raise SystemExit(f"--seeds: expected a comma list of integers like 0,1,2, got {text!r}") from None
+    if not seeds:
+        raise SystemExit("--seeds: no seed given")
+    return seeds
 
 
 def _method_params(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -193,7 +208,7 @@ def _tables(name: str) -> list[Table]:
 
 def write_tables(tables: list[Table], ctx: GridContext, store: ResultsStore, out: Path,
                  formats: tuple[str, ...] = ("md", "latex"), echo: bool = True) -> list[Path]:
-    records = store.index()
+    records = RecordSet(store.index(), store)  # shared: arrays and paired tests computed once
     written = []
     out.mkdir(parents=True, exist_ok=True)
     for table in tables:
@@ -240,7 +255,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     main = MainResults()
     main.methods = ("none",) if args.method == "none" else ("none", args.method)
     cross = get_table("cross_compression")
-    specs = cross.grid(ctx) + main.grid(ctx)
+    specs = seed_grid(cross, ctx) + seed_grid(main, ctx)
     engine = Engine(profile, args.results, args.device, progress=not args.quiet)
     summary = engine.run(specs, force=args.force)
     written = write_tables([main, cross], ctx, engine.store, args.results / "tables")
@@ -264,7 +279,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     ctx, profile = context(args)
     tables = _tables(args.name)
     engine = Engine(profile, args.results, args.device, progress=not args.quiet)
-    summary = engine.run([s for t in tables for s in t.grid(ctx)], force=args.force)
+    summary = engine.run([s for t in tables for s in seed_grid(t, ctx)], force=args.force)
     written = write_tables(tables, ctx, engine.store, args.results / "tables")
     _print_summary(summary, written, started)
     return 0

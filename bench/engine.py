@@ -302,7 +302,7 @@ class Engine:
             else:
                 todo.append(spec)
         # Group by detector so each is trained once and kept in memory while it is used.
-        todo.sort(key=lambda s: (s.detector, s.manipulation, s.method != "none", s.method))
+        todo.sort(key=lambda s: (s.detector, s.seed, s.manipulation, s.method != "none", s.method))
         bar = tqdm(todo, desc="runs", unit="run", disable=not self.progress or not todo)
         for spec in bar:
             bar.set_postfix_str(f"{spec.detector}/{spec.manipulation}/{spec.method}/{spec.test_compression}")

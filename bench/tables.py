@@ -287,8 +287,8 @@ def error_bar_note(ctx: GridContext, fmt: str = "md") -> str:
                 f"{star}: the paired bootstrap difference from `none` (same faces, resampling "
                 f"videos, 95 {pct}) is significant in every seed, with the same sign.")
     return (f"Cells: value {pm} half-width of the 95 {pct} bootstrap interval over test videos "
-            f"({BOOT.n_boot} percentile replicates; exact bounds in the records; no {pm}: the "
-            f"run's per-face arrays are missing). {star}: the paired bootstrap difference from "
+            f"({BOOT.n_boot} percentile replicates; exact bounds in the records; a cell without {pm}: its "
+            f"run saved no per-face arrays). {star}: the paired bootstrap difference from "
             f"`none` on the same faces is significant at 95 {pct}.")
 
 
@@ -301,7 +301,8 @@ def render(table: Table, records: dict[RunSpec, dict[str, Any]], ctx: GridContex
     """
     if fmt not in ("md", "latex"):
         raise ValueError(f"unknown format {fmt!r}; expected 'md' or 'latex'")
-    records = RecordSet(records, store if store is not None else getattr(records, "store", None))
+    if not isinstance(records, RecordSet) or (store is not None and store is not records.store):
+        records = RecordSet(records, store)
     grid = seed_grid(table, ctx)
     missing = sum(1 for s in grid if s not in records)
     ours = table.layout(records, ctx).map(lambda c: c.format(fmt) if isinstance(c, Cell) else c)
