@@ -1,9 +1,10 @@
-"""The command line: ``python -m bench run|list|table|reproduce|prepare``.
+"""The command line: ``python -m bench run|list|table|reproduce|prepare|calibrate``.
 
 ``run`` evaluates a method against the detectors on the LQ test set (and the
 ``none`` baseline on HQ and LQ), writes one record per run and renders the
 main and cross-compression tables. ``table`` renders from records alone;
-``reproduce`` runs what a table needs, then renders it.
+``reproduce`` runs what a table needs, then renders it. ``calibrate`` reports,
+from records alone, how the testbed compares with FaceForensics++'s pattern.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ EXAMPLES = {
     "table": "python -m bench table main --format latex\n  python -m bench table all --out paper_tables/",
     "reproduce": "python -m bench reproduce main\n  python -m bench reproduce offset_m --detector xception",
     "prepare": "python -m bench prepare --dataset ffpp --root /data/FaceForensics++ --profile paper",
+    "calibrate": "python -m bench calibrate\n  python -m bench calibrate --seeds 0,1,2 --detector xception",
 }
 
 
@@ -123,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     _axes(p)
     _common(p)
     p.add_argument("--force", action="store_true")
+
+    p = add("calibrate", "Report, from the 'none' records alone, where the testbed stands against "
+                         "FaceForensics++'s compression pattern (issue 10's targets).")
+    _axes(p)
+    _common(p)
+    p.add_argument("--strict", action="store_true", help="exit 1 if any judged target fails")
 
     p = add("prepare", "Extract, crop and cache the faces of a dataset for a profile.")
     p.add_argument("--root", type=Path, default=None, help="dataset root (e.g. FaceForensics++ folder)")
@@ -305,8 +313,23 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from bench.calibration import report
+
+    load_plugins(args.plugin)
+    ctx, _ = context(args)
+    store = ResultsStore(args.results)
+    text, checks = report(RecordSet(store.index(), store), ctx)
+    out = args.results / "tables" / "calibration.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(text)
+    print(f"written: {out}")
+    return 1 if args.strict and any(c.holds is False for c in checks) else 0
+
+
 COMMANDS = {"run": cmd_run, "list": cmd_list, "table": cmd_table, "reproduce": cmd_reproduce,
-            "prepare": cmd_prepare}
+            "prepare": cmd_prepare, "calibrate": cmd_calibrate}
 
 
 def main(argv: list[str] | None = None) -> int:

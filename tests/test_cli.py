@@ -7,7 +7,7 @@ from bench.store import ResultsStore
 from bench.tables import GridContext, get_table
 
 
-@pytest.mark.parametrize("cmd", ["run", "list", "table", "reproduce", "prepare"])
+@pytest.mark.parametrize("cmd", ["run", "list", "table", "reproduce", "prepare", "calibrate"])
 def test_help_explains_with_an_example(cmd, capsys):
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args([cmd, "--help"])
