@@ -23,9 +23,11 @@ from bench.registry import (
     REGISTRIES,
     TABLES,
     UnknownNameError,
+    attribute,
     describe,
     known_names,
     load_plugins,
+    registered_names,
     resolve,
 )
 from bench.spec import canonical_json
@@ -144,8 +146,7 @@ def _names(arg: str, registry_all: list[str], what: str) -> tuple[str, ...]:
 
 def default_detectors() -> list[str]:
     """``--detector all``: every registered detector not marked ``hidden`` (test-only models)."""
-    return [n for n in known_names(DETECTORS)
-            if n in DETECTORS.module_dict and not getattr(DETECTORS.module_dict[n], "hidden", False)]
+    return [n for n in registered_names(DETECTORS) if not attribute(DETECTORS, n, "hidden", False)]
 
 
 def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
@@ -157,8 +158,7 @@ def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
     elif getattr(args, "root", None):
         profile["dataset"]["root"] = str(args.root)
     dataset = profile["dataset"]["type"]
-    source_cls = resolve(DATASETS, dataset)
-    manips = list(getattr(source_cls, "manipulations", ()))
+    manips = list(attribute(DATASETS, dataset, "manipulations", ()))
     chosen = _names(args.manipulation, manips, "manipulation")
     unknown = [m for m in chosen if m not in manips]
     if unknown:
@@ -177,9 +177,11 @@ def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
 
 def _method_params(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``method.*`` options, given to each method that declares the key (others run as they are)."""
+    if not params:  # nothing to hand out: no method module (torch) needs importing
+        return {}
     from bench.engine import accepted_kwargs
 
-    out = {name: accepted_kwargs(cls, params) for name, cls in METHODS.module_dict.items()}
+    out = {name: accepted_kwargs(resolve(METHODS, name), params) for name in registered_names(METHODS)}
     unused = set(params) - {k for taken in out.values() for k in taken}
     if unused:
         raise SystemExit(f"--cfg-options: no method takes {sorted(unused)}")
