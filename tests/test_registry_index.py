@@ -9,11 +9,11 @@ import textwrap
 from pathlib import Path
 
 from bench.registry import (
+    _PATTERNS,
     DETECTORS,
     REGISTRIES,
     _builtin_modules,
     _first_line,
-    _PATTERNS,
     _scan,
     attribute,
     builtin_index,
