@@ -24,9 +24,11 @@ from bench.registry import (
     REGISTRIES,
     TABLES,
     UnknownNameError,
+    attribute,
     describe,
     known_names,
     load_plugins,
+    registered_names,
     resolve,
 )
 from bench.spec import canonical_json
@@ -89,6 +91,42 @@ def _axes(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-compression", default=None, help="LQ compression to test (and fit the method) on")
 
 
+def _executor(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("jobs (bench/executor.py)")
+    g.add_argument("--executor", default="inline", choices=["inline", "local", "slurm"],
+                   help="inline: in this process (default); local: one subprocess job per detector "
+                        "group through submitit; slurm: one Slurm job per detector group")
+    g.add_argument("--slurm-partition", default=None, help="Slurm partition (--executor slurm)")
+    g.add_argument("--gpus-per-job", type=int, default=0, help="GPUs per job (default: 0)")
+    g.add_argument("--cpus-per-job", type=int, default=None, help="CPUs per job (default: the cluster's)")
+    g.add_argument("--timeout", type=int, default=240, metavar="MIN",
+                   help="minutes per job; on Slurm a job at its limit is requeued (default: 240)")
+
+
+def _execute(args: argparse.Namespace, profile: dict[str, Any], specs: list) -> tuple[Any, ResultsStore]:
+    """Run ``specs`` in this process, or as submitit jobs (one per detector group) and wait."""
+    from types import SimpleNamespace
+
+    if args.executor == "inline":
+        from bench.engine import Engine
+
+        engine = Engine(profile, args.results, args.device, progress=not args.quiet)
+        return engine.run(specs, force=args.force), engine.store
+    from bench.executor import submit_grid, wait
+
+    jobs = submit_grid(specs, profile, args.results, executor=args.executor, device=args.device,
+                       force=args.force, partition=args.slurm_partition,
+                       gpus_per_job=args.gpus_per_job, timeout_min=args.timeout,
+                       cpus_per_job=args.cpus_per_job)
+    print(f"submitted {len(jobs)} job(s) ({args.executor}): {', '.join(str(j.job_id) for j in jobs)}; "
+          f"logs in {args.results / 'jobs'}")
+    merged = wait(jobs, progress=not args.quiet)
+    for failed in merged["failed"]:
+        print(f"job {failed['job']} failed: {failed['error']} (log: {failed['log']}); "
+              f"run the same command again to finish its runs", file=sys.stderr)
+    return SimpleNamespace(**merged), ResultsStore(args.results)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -108,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     _axes(p)
     _common(p)
     p.add_argument("--force", action="store_true", help="re-run runs whose record exists")
+    _executor(p)
 
     p = add("list", "List what is registered: detectors, methods, compressions, datasets, tables.")
     p.add_argument("what", nargs="?", choices=sorted(REGISTRIES), help="one registry (default: all)")
@@ -125,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     _axes(p)
     _common(p)
     p.add_argument("--force", action="store_true")
+    _executor(p)
 
     p = add("calibrate", "Report, from the 'none' records alone, where the testbed stands against "
                          "FaceForensics++'s compression pattern (issue 10's targets).")
@@ -155,8 +195,7 @@ def _names(arg: str, registry_all: list[str], what: str) -> tuple[str, ...]:
 
 def default_detectors() -> list[str]:
     """``--detector all``: every registered detector not marked ``hidden`` (test-only models)."""
-    return [n for n in known_names(DETECTORS)
-            if n in DETECTORS.module_dict and not getattr(DETECTORS.module_dict[n], "hidden", False)]
+    return [n for n in registered_names(DETECTORS) if not attribute(DETECTORS, n, "hidden", False)]
 
 
 def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
@@ -168,8 +207,7 @@ def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
     elif getattr(args, "root", None):
         profile["dataset"]["root"] = str(args.root)
     dataset = profile["dataset"]["type"]
-    source_cls = resolve(DATASETS, dataset)
-    manips = list(getattr(source_cls, "manipulations", ()))
+    manips = list(attribute(DATASETS, dataset, "manipulations", ()))
     chosen = _names(args.manipulation, manips, "manipulation")
     unknown = [m for m in chosen if m not in manips]
     if unknown:
@@ -200,9 +238,11 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 def _method_params(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``method.*`` options, given to each method that declares the key (others run as they are)."""
+    if not params:  # nothing to hand out: no method module (torch) needs importing
+        return {}
     from bench.engine import accepted_kwargs
 
-    out = {name: accepted_kwargs(cls, params) for name, cls in METHODS.module_dict.items()}
+    out = {name: accepted_kwargs(resolve(METHODS, name), params) for name in registered_names(METHODS)}
     unused = set(params) - {k for taken in out.values() for k in taken}
     if unused:
         raise SystemExit(f"--cfg-options: no method takes {sorted(unused)}")
@@ -254,7 +294,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.engine import Engine
 
     started = time.perf_counter()
     load_plugins(args.plugin)
@@ -264,11 +303,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     main.methods = ("none",) if args.method == "none" else ("none", args.method)
     cross = get_table("cross_compression")
     specs = seed_grid(cross, ctx) + seed_grid(main, ctx)
-    engine = Engine(profile, args.results, args.device, progress=not args.quiet)
-    summary = engine.run(specs, force=args.force)
-    written = write_tables([main, cross], ctx, engine.store, args.results / "tables")
+    summary, store = _execute(args, profile, specs)
+    written = write_tables([main, cross], ctx, store, args.results / "tables")
     _print_summary(summary, written, started)
-    return 0
+    return 1 if getattr(summary, "failed", None) else 0
 
 
 def cmd_table(args: argparse.Namespace) -> int:
@@ -280,17 +318,15 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from bench.engine import Engine
 
     started = time.perf_counter()
     load_plugins(args.plugin)
     ctx, profile = context(args)
     tables = _tables(args.name)
-    engine = Engine(profile, args.results, args.device, progress=not args.quiet)
-    summary = engine.run([s for t in tables for s in seed_grid(t, ctx)], force=args.force)
-    written = write_tables(tables, ctx, engine.store, args.results / "tables")
+    summary, store = _execute(args, profile, [s for t in tables for s in seed_grid(t, ctx)])
+    written = write_tables(tables, ctx, store, args.results / "tables")
     _print_summary(summary, written, started)
-    return 0
+    return 1 if getattr(summary, "failed", None) else 0
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from bench.executor import detector_lock
 from bench.intervals import BootstrapConfig, add_intervals
 from bench.metrics import compute_metrics
 from bench.registry import DATASETS, DETECTORS, METHODS, build, resolve
@@ -220,12 +221,13 @@ class Engine:
         fp = self.source(spec.dataset).fingerprint()
         work = (self.results / "checkpoints" / f"{spec.dataset}-{fp}" / spec.profile /
                 f"{spec.detector}_{spec.train_compression}_{manip}_seed{spec.seed}_{size}px")
-        done = (work / "done.json").exists()
-        torch.manual_seed(spec.seed)
-        model = build(DETECTORS, spec.detector)
-        cfg = accepted_kwargs(train_detector, dict(self.profile["train"]))
-        info = train_detector(model, train, val, work, device=str(self.device), seed=spec.seed,
-                              progress=self.progress, **cfg)
+        with detector_lock(work):  # concurrent jobs (--executor) never train one detector twice
+            done = (work / "done.json").exists()
+            torch.manual_seed(spec.seed)
+            model = build(DETECTORS, spec.detector)
+            cfg = accepted_kwargs(train_detector, dict(self.profile["train"]))
+            info = train_detector(model, train, val, work, device=str(self.device), seed=spec.seed,
+                                  progress=self.progress, **cfg)
         self.summary.cached["detectors"] += int(done)
         model = load_detector_checkpoint(build(DETECTORS, spec.detector), info["checkpoint"],
                                          trusted=True)

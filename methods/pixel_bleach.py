@@ -41,6 +41,16 @@ stored result when they exist for the same parameters; ``last.pt`` (saved every
 epoch) resumes an interrupted fit. The detector stays in eval mode, its
 parameters get ``requires_grad=False`` during fit (restored after) and only the
 generator's parameters are in the optimiser.
+
+Devices: the fit runs on one device (the CPU or one GPU), also under ``torchrun``, where
+the detector's training is distributed but each rank then fits the same generator (same
+seed, same faces). It stays single-device on purpose: the generator's BatchNorm statistics
+are part of the method (the paper's batches of 14, and their exact recalibration over the
+offset set after every epoch), and splitting a batch over GPUs would change them unless
+SyncBatchNorm replaced them, which would change the method; and a grid holds many
+independent fits (one per detector, manipulation and setting), which ``bench run
+--executor local|slurm`` spreads over GPUs with no communication (``bench/executor.py``).
+``make gpu-check`` measures one fit epoch's img/s (``bleach_fit``).
 """
 
 from __future__ import annotations
