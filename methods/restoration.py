@@ -35,13 +35,14 @@ class Restoration(PairedPreprocessor):
     name = "restoration"
     config_keys: ClassVar[tuple[str, ...]] = COMMON_KEYS + ("pixel_loss", "feature_weight")
 
-    def __init__(self, pixel_loss: str = "l1", feature_weight: float = 0.0, **common: Any) -> None:
+    def __init__(self, pixel_loss: str = "l1", feature_weight: float = 0.0, progress: bool = True,
+                 **common: Any) -> None:
         if pixel_loss not in PIXEL_LOSSES:
             raise ValueError(f"restoration: pixel_loss must be one of {PIXEL_LOSSES}, got {pixel_loss!r}")
         if float(feature_weight) < 0:
             raise ValueError(f"restoration: feature_weight must be >= 0, got {feature_weight!r}")
         self.pixel_loss, self.feature_weight = pixel_loss, float(feature_weight)
-        super().__init__(**common)
+        super().__init__(progress=progress, **common)
 
     def loss(self, out: torch.Tensor, lq: torch.Tensor, hq: torch.Tensor) -> torch.Tensor:
         pixel = F.l1_loss(out, hq) if self.pixel_loss == "l1" else F.mse_loss(out, hq)

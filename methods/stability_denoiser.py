@@ -42,13 +42,13 @@ class StabilityDenoiser(PairedPreprocessor):
     config_keys: ClassVar[tuple[str, ...]] = COMMON_KEYS + ("target", "temperature", "mse_weight")
 
     def __init__(self, target: str = "hard", temperature: float = 1.0, mse_weight: float = 0.0,
-                 **common: Any) -> None:
+                 progress: bool = True, **common: Any) -> None:
         if target not in TARGETS:
             raise ValueError(f"stability_denoiser: target must be one of {TARGETS}, got {target!r}")
         if float(temperature) <= 0 or float(mse_weight) < 0:
             raise ValueError("stability_denoiser: temperature must be > 0 and mse_weight >= 0")
         self.target, self.temperature, self.mse_weight = target, float(temperature), float(mse_weight)
-        super().__init__(**common)
+        super().__init__(progress=progress, **common)
 
     def loss(self, out: torch.Tensor, lq: torch.Tensor, hq: torch.Tensor) -> torch.Tensor:
         assert self._detector is not None
