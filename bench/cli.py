@@ -74,8 +74,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE",
                    help="override profile keys (faces.size=96, train.epochs=5) or method parameters "
                         "(method.s=0.01, method.use_rem=False)")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import a module that registers extra detectors/methods/compressions/datasets")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE|FILE.py",
+                   help="import a module or a .py file that registers extra "
+                        "detectors/methods/compressions/datasets (repeatable)")
     p.add_argument("--dataset", default=None, help="dataset source (default: the profile's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", default=None, metavar="0,1,2",

@@ -36,6 +36,8 @@ from bench.store import ResultsStore
 from datasets.base import ClipSource
 from datasets.faceset import FaceSet
 from detectors.base import Detector
+from methods.fit_data import TEST_BATCH_SIZE, build_fit_data, hand_over
+from methods.fit_data import flags as fit_flags
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -253,8 +255,14 @@ class Engine:
         fit_manip = spec.manipulation if self.method_per_manipulation else "all"
         test = self.faces(spec.dataset, spec.manipulation, spec.test_compression, "test", size)
         cfg = self.method_cfg(spec)
+        factory = resolve(METHODS, spec.method)
+        quiet = {"progress": self.progress} if "progress" in _parameters(factory) else {}
+        method = build(METHODS, {**cfg, **quiet})
+        # A test-time method adapts to one test set: fitted afresh for each.
+        on_test = ({"test": [spec.manipulation, spec.test_compression]}
+                   if fit_flags(method)["test_time"] else {})
         fit_key = canonical_json({"det": det_info["checkpoint"], "cfg": cfg, "fit": fit_c,
-                                  "manip": fit_manip, "seed": spec.seed})
+                                  "manip": fit_manip, "seed": spec.seed, **on_test})
         work = self.results / "work" / hashlib.sha256(fit_key.encode()).hexdigest()[:16]
         t = self.clock.add("faces", t)
         t_fit = time.perf_counter()
@@ -267,16 +275,19 @@ class Engine:
                 train_lq = balance_classes(train_lq, spec.seed)
                 val_lq = balance_classes(val_lq, spec.seed)
             t = self.clock.add("faces", t)
-            factory = resolve(METHODS, spec.method)
-            quiet = {"progress": self.progress} if "progress" in _parameters(factory) else {}
-            method = build(METHODS, {**cfg, **quiet})
-            facts = method.fit(detector, train_lq, val_lq, work, self.device) or {}
+            data, bundle_facts = build_fit_data(
+                method, train_lq, val_lq, compression=fit_c, seed=spec.seed, test_lq=lambda: test,
+                hq=lambda split: self.faces(spec.dataset, fit_manip, spec.train_compression,
+                                            split, size))
+            facts = {**hand_over(method, detector, data, work, self.device), **bundle_facts}
             facts["fit_on"] = {"manipulation": fit_manip, "compression": fit_c,
-                               "n_train": len(train_lq), "n_val": len(val_lq)}
+                               "n_train": len(data.train_lq), "n_val": len(data.val_lq)}
             self._methods[fit_key] = (method, facts)
         fit_s = time.perf_counter() - t_fit
         t = self.clock.add(f"method fit ({spec.method})", t)
-        probs = predict_probs(method.predict, test, self.device)
+        t_pred = time.perf_counter()
+        probs = predict_probs(method.predict, test, self.device, batch_size=TEST_BATCH_SIZE)
+        predict_s = time.perf_counter() - t_pred
         metrics = compute_metrics(test.labels, probs, test.video_keys)
         arrays = run_arrays(test, probs, method.artifacts(test, self.device)
                             if hasattr(method, "artifacts") else {})
@@ -289,7 +300,7 @@ class Engine:
                                      ("test", spec.test_compression))}}
         return self.store.write(
             spec, metrics,
-            timings={"method_fit_s": fit_s, "total_s": time.perf_counter() - t0,
+            timings={"method_fit_s": fit_s, "predict_s": predict_s, "total_s": time.perf_counter() - t0,
                      "detector_train_s": det_info.get("seconds")},
             checkpoints={"detector": str(det_info["checkpoint"]), "method_work_dir": str(work)},
             facts=json.loads(json.dumps(facts, default=str)),

@@ -18,8 +18,8 @@ Some families are open-ended (``jpeg_q37``, ``h264_crf31``): register them with
 
 :func:`build` fails on an unknown name with the list of known names and a
 "did you mean". Plug-ins outside this repository are imported by
-:func:`load_plugins` (``--plugin some.module`` or the ``bench.plugins``
-entry-point group).
+:func:`load_plugins` (``--plugin some.module``, ``--plugin path/to/file.py`` or the
+``bench.plugins`` entry-point group).
 
 Names before imports. Importing every built-in module (torch, timm, PyAV,
 OpenCV) takes seconds, so the registry first *reads* the built-in packages'
@@ -65,7 +65,7 @@ REGISTRIES: dict[str, Registry] = {
     "tables": TABLES,
 }
 
-BUILTIN_PACKAGES = ("datasets", "detectors", "methods", "bench.tables")
+BUILTIN_PACKAGES = ("datasets", "detectors", "methods", "bench.tables", "bench.table_remedies")
 ENTRY_POINT_GROUP = "bench.plugins"
 
 
@@ -536,10 +536,38 @@ def _entry_points() -> Iterable[metadata.EntryPoint]:
 
 
 def load_plugins(modules: Iterable[str]) -> None:
-    """Import user plug-in modules named on the command line (``--plugin pkg.mod``)."""
+    """Import user plug-ins named on the command line: ``--plugin pkg.mod`` or ``--plugin path/to/file.py``."""
     builtin_index()  # entry-point plug-ins first, as before; built-ins are imported when used
     for name in modules:
+        if name.endswith(".py"):
+            _load_plugin_file(name)
+            continue
         try:
             importlib.import_module(name)
         except ImportError as exc:
             raise ImportError(f"cannot import plug-in module {name!r}: {exc}") from exc
+
+
+def _load_plugin_file(path: str) -> None:
+    """Import one ``.py`` file as module ``bench_plugin_<stem>`` (once per resolved path)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    file = Path(path).expanduser().resolve()
+    if not file.is_file():
+        raise FileNotFoundError(f"--plugin {path}: no such file")
+    name = f"bench_plugin_{re.sub(r'[^0-9a-zA-Z_]', '_', file.stem)}"
+    loaded = sys.modules.get(name)
+    if loaded is not None and getattr(loaded, "__file__", None) == str(file):
+        return
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"--plugin {path}: cannot load it as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise

@@ -77,6 +77,7 @@ from detectors.base import Detector
 from methods.base import Method, reject_unknown_options
 from methods.bleach_generator import BleachGenerator, compensate, offset_direction
 from methods.bleach_losses import REG_MODES, ce_loss, regularization_loss, remedy_loss, total_loss
+from methods.fit_data import FitData
 
 SCALE_DEFAULTS: dict[str, float] = {"f3net": 0.01}  # normalised detector name -> default s
 PHI_TARGETS = ("reflect", "class_mean")
@@ -252,12 +253,12 @@ class PixelBleach(Method):
     def fit(
         self,
         detector: Detector,
-        train_lq: FaceSet,
-        val_lq: FaceSet,
+        data: FitData,
         work_dir: Path,
         device: torch.device,
     ) -> dict[str, Any]:
         """Train the generator on the balanced offset set of LQ train; keep the best LQ-val epoch."""
+        train_lq, val_lq = data.train_lq, data.val_lq
         start = time.perf_counter()
         if val_lq.size != train_lq.size:
             raise ValueError(
