@@ -7,6 +7,10 @@ needs to know a backbone's preprocessing.
 
 - ``features(x) -> phi [B, feature_dim]``: the last-layer representation (the
   paper's phi, fed to the bleach generator);
+- ``feature_pair(x) -> (phi_pre, phi)``: phi and, from the same pass, the
+  globally pooled input of the last activation (``pre_activation_modules``),
+  where phi's reflection through the origin exists (phi >= 0 after a ReLU);
+  ``features(x, pre_activation=True)`` is its first element;
 - ``classify(phi) -> logits [B, 2]`` (index 1 = fake);
 - ``forward(x) = classify(features(x))``.
 """
@@ -27,6 +31,9 @@ class Detector(nn.Module):
     std: ClassVar[tuple[float, float, float]] = (0.5, 0.5, 0.5)
     feature_dim: ClassVar[int] = 2048
     hidden: ClassVar[bool] = False  # True keeps a test-only model out of ``--detector all``
+    #: dotted names of the module(s) whose input, globally average-pooled and concatenated in
+    #: this order, is phi before the last activation; () means phi has no activation after it
+    pre_activation_modules: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         super().__init__()
@@ -40,8 +47,37 @@ class Detector(nn.Module):
         """Normalised images -> phi [B, feature_dim]."""
         raise NotImplementedError
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor, pre_activation: bool = False) -> torch.Tensor:
+        if pre_activation:
+            return self.feature_pair(x)[0]
         return self.embed(self.normalize(x))
+
+    def feature_pair(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(phi_pre, phi)`` from one pass: phi_pre is the pooled input of ``pre_activation_modules``
+        (phi itself when the detector names none: taken to have no activation after phi)."""
+        if not self.pre_activation_modules:
+            phi = self.features(x)
+            return phi, phi
+        captured: dict[str, torch.Tensor] = {}
+
+        def capture(name: str):
+            def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+                t = inputs[0]  # pooled (or copied) before an in-place activation overwrites it
+                captured[name] = t.mean(dim=(2, 3)) if t.ndim == 4 else t.clone()
+
+            return hook
+
+        names = self.pre_activation_modules
+        handles = [self.get_submodule(n).register_forward_pre_hook(capture(n)) for n in names]
+        try:
+            phi = self.features(x)
+        finally:
+            for handle in handles:
+                handle.remove()
+        missing = [n for n in names if n not in captured]
+        if missing:
+            raise RuntimeError(f"{type(self).__name__}: pre_activation_modules {missing} did not run")
+        return torch.cat([captured[n] for n in names], dim=1), phi
 
     def classify(self, phi: torch.Tensor) -> torch.Tensor:
         return self.head(phi)

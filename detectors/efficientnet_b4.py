@@ -28,3 +28,4 @@ class EfficientNetB4(TimmDetector):
     mean = (0.485, 0.456, 0.406)
     std = (0.229, 0.224, 0.225)
     feature_dim = 1792
+    pre_activation_modules = ("backbone.bn2.act",)  # conv_head -> BN -> [SiLU] -> pool

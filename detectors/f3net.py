@@ -209,6 +209,7 @@ class F3Net(Detector):
     mean = (0.5, 0.5, 0.5)
     std = (0.5, 0.5, 0.5)
     feature_dim = 4096
+    pre_activation_modules = ("fad_net.act4", "lfs_net.act4")  # both exits, before their ReLU
 
     def __init__(
         self,

@@ -65,6 +65,7 @@ class MesoInception4(Detector):
     std = (0.5, 0.5, 0.5)
     feature_dim = 16
     grid = 8  # the last map's side at the native 256 px
+    pre_activation_modules = ("act",)  # dense 16 -> [LeakyReLU]
 
     def __init__(
         self, pretrained: bool = False, weights: str | Path | None = None, drop_rate: float = 0.5

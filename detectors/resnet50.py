@@ -23,3 +23,4 @@ class ResNet50(TimmDetector):
     mean = (0.485, 0.456, 0.406)
     std = (0.229, 0.224, 0.225)
     feature_dim = 2048
+    pre_activation_modules = ("backbone.layer4.2.act3",)  # residual sum before the last ReLU

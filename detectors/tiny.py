@@ -36,6 +36,7 @@ class TinyDetector(Detector):
     mean = (0.5, 0.5, 0.5)
     std = (0.5, 0.5, 0.5)
     feature_dim = 64
+    pre_activation_modules = ("body.2.2",)  # last conv -> BN -> [ReLU] -> pool
 
     def __init__(
         self, pretrained: bool = False, weights: str | Path | None = None, drop_rate: float = 0.0

@@ -27,3 +27,4 @@ class Xception(TimmDetector):
     std = (0.5, 0.5, 0.5)
     feature_dim = 2048
     default_drop_rate = 0.5  # FF++'s TransferModel: Dropout(0.5) before the new linear layer
+    pre_activation_modules = ("backbone.act4",)  # exit flow: conv4 -> bn4 -> [act4] -> pool

@@ -22,6 +22,22 @@
   most S; the last stage outputs 3 channels. If the side then differs from S
   (299: 8 -> 256), the map is resized bilinearly to S before the tanh. At 64 px
   from 8x8: 8 -> 16 -> 32 -> 64, exact. DCGAN initialisation (N(0, 0.02)).
+
+  Two options of the re-read (``norm``, ``condition``; the paper's generator is
+  ``norm="batch", condition=False``):
+
+  * ``norm="batch"``: the paper's BatchNorm after every hidden stage. In training
+    mode it removes any factor common to a batch, so when nearly every face of a
+    batch has the same I, ``-2 phi + m I phi = (m I - 2) phi`` reaches the
+    generator as phi alone (every stage is bias-free and positively homogeneous
+    up to the next BatchNorm). ``norm="none"``: no normalisation, every stage
+    with a bias, He initialisation (std ``sqrt(2 / (4 c_in))`` for a stride-2 4x4
+    transposed convolution, whose outputs each sum ``4 c_in`` terms) so the
+    signal keeps its scale through the stages; the output then depends on each
+    face alone, the same in training and evaluation.
+  * ``condition=True``: I enters as one more input channel (a constant ``I`` map
+    beside the 32 feature channels), so the generator sees the direction even
+    where the feature is small.
 """
 
 from __future__ import annotations
@@ -56,10 +72,13 @@ def compensate(phi: torch.Tensor, direction: torch.Tensor, m: float = 0.7) -> to
     return -2.0 * phi + m * direction.to(phi.dtype).unsqueeze(1) * phi
 
 
+NORMS = ("batch", "none")
+
+
 class FeatureToMap(nn.Module):
     """``[B, D] -> [B, 32, h, h]``: reshape (D = 2048, 512), two convs (D = 16), else linear to 2048."""
 
-    def __init__(self, feature_dim: int) -> None:
+    def __init__(self, feature_dim: int, norm: str = "batch") -> None:
         super().__init__()
         self.feature_dim = feature_dim
         self.expand: nn.Module
@@ -70,8 +89,8 @@ class FeatureToMap(nn.Module):
         elif feature_dim == 16:
             self.expand, self.side = (
                 nn.Sequential(
-                    nn.Conv2d(16, 128, 1, bias=False),
-                    nn.BatchNorm2d(128),
+                    nn.Conv2d(16, 128, 1, bias=norm != "batch"),
+                    nn.BatchNorm2d(128) if norm == "batch" else nn.Identity(),
                     nn.ReLU(inplace=True),
                     nn.Conv2d(128, 512, 1),
                 ),
@@ -96,12 +115,20 @@ class BleachGenerator(nn.Module):
     """DCGAN-style generator: ``delta_phi* [B, D] -> bleach [B, 3, S, S]`` in ``[-1, 1]``."""
 
     def __init__(
-        self, feature_dim: int, out_size: int, base_channels: int = 256, zero_init: bool = True
+        self,
+        feature_dim: int,
+        out_size: int,
+        base_channels: int = 256,
+        zero_init: bool = True,
+        norm: str = "batch",
+        condition: bool = False,
     ) -> None:
         super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"BleachGenerator: norm must be one of {NORMS}, got {norm!r}")
         self.feature_dim, self.out_size = feature_dim, out_size
-        self.zero_init = zero_init
-        self.to_map = FeatureToMap(feature_dim)
+        self.zero_init, self.norm, self.condition = zero_init, norm, bool(condition)
+        self.to_map = FeatureToMap(feature_dim, norm)
         side = self.to_map.side
         if out_size < 2 * side:
             raise ValueError(
@@ -109,13 +136,15 @@ class BleachGenerator(nn.Module):
             )
         n_stages = int(math.floor(math.log2(out_size / side)))
         layers: list[nn.Module] = []
-        c_in, c_out = MAP_CHANNELS, base_channels
+        c_in, c_out = MAP_CHANNELS + int(self.condition), base_channels
         for i in range(n_stages):
             last = i == n_stages - 1
             width = 3 if last else c_out
-            layers.append(nn.ConvTranspose2d(c_in, width, 4, stride=2, padding=1, bias=last))
+            bias = last or norm != "batch"
+            layers.append(nn.ConvTranspose2d(c_in, width, 4, stride=2, padding=1, bias=bias))
             if not last:
-                layers += [nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+                layers += [nn.BatchNorm2d(width)] if norm == "batch" else []
+                layers += [nn.ReLU(inplace=True)]
             c_in, c_out = width, max(16, width // 2)
             side *= 2
         self.stages = nn.Sequential(*layers)
@@ -133,7 +162,7 @@ class BleachGenerator(nn.Module):
         """
         for mod in self.modules():
             if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-                nn.init.normal_(mod.weight, 0.0, 0.02)
+                nn.init.normal_(mod.weight, 0.0, self._init_std(mod))
                 if mod.bias is not None:
                     nn.init.zeros_(mod.bias)
             elif isinstance(mod, nn.BatchNorm2d):
@@ -143,8 +172,26 @@ class BleachGenerator(nn.Module):
             last = [m for m in self.stages if isinstance(m, nn.ConvTranspose2d)][-1]
             nn.init.zeros_(last.weight)
 
-    def forward(self, delta_phi: torch.Tensor) -> torch.Tensor:
-        out = self.stages(self.to_map(delta_phi))
+    def _init_std(self, mod: nn.Module) -> float:
+        """DCGAN's 0.02 with BatchNorm; He's ``sqrt(2 / fan_in)`` without (see the module docstring)."""
+        if self.norm == "batch":
+            return 0.02
+        if isinstance(mod, nn.ConvTranspose2d):  # stride 2, 4x4: each output sums 4 c_in terms
+            return math.sqrt(2.0 / (4 * mod.in_channels))
+        if isinstance(mod, nn.Conv2d):
+            return math.sqrt(2.0 / (mod.in_channels * mod.kernel_size[0] * mod.kernel_size[1]))
+        return math.sqrt(1.0 / mod.in_features)  # the linear projection: variance preserving
+
+    def forward(self, delta_phi: torch.Tensor, direction: torch.Tensor | None = None) -> torch.Tensor:
+        """Bleach ``[B, 3, S, S]`` in [-1, 1]; ``direction`` (I, ``[B]``) is required with ``condition``."""
+        fmap = self.to_map(delta_phi)
+        if self.condition:
+            if direction is None or direction.shape != fmap.shape[:1]:
+                got = None if direction is None else list(direction.shape)
+                raise ValueError(f"BleachGenerator(condition=True) needs direction [B]={fmap.shape[0]}, got {got}")
+            plane = direction.to(fmap.dtype)[:, None, None, None].expand(-1, 1, *fmap.shape[2:])
+            fmap = torch.cat([fmap, plane], dim=1)
+        out = self.stages(fmap)
         if out.shape[-1] != self.out_size:
             out = F.interpolate(
                 out, size=(self.out_size, self.out_size), mode="bilinear", align_corners=False

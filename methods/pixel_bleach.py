@@ -10,6 +10,57 @@ the balanced offset set: every FP and FN of the frozen detector on the LQ train
 split plus a seeded random sample of correctly classified faces. The generator
 state of the epoch with the best LQ val metric is kept (never test).
 
+Two readings (``variant``), each a set of defaults for the keys below; any key
+given explicitly overrides its variant's value:
+
+============================  =====================  ==========================
+key                           ``paper_literal``      ``reread`` (default)
+============================  =====================  ==========================
+``feature_space``             ``"phi"``              ``"pre_activation"``
+``feature_scale``             ``"none"``             ``"train_rms"``
+``direction_bias``            True                   False
+``generator_norm``            ``"batch"``            ``"none"``
+``condition_on_direction``    False                  True
+``input_space``               ``"pixel"``            ``"normalized"``
+``select_metric``             ``"acc"``              ``"acc_auc"``
+============================  =====================  ==========================
+
+``paper_literal`` is the reading this harness shipped first, kept bit for bit
+(``tests/data/pixel_bleach_paper_literal.npz``). It collapses the features: phi
+is the pooled feature after the last ReLU (every entry >= 0), so L_rem's target
+``(m I - 1) phi`` (<= 0) is reachable only by phi_bl = 0; L_rem's scale follows
+the detector's feature norm (6-10 against L_ce's 1.6-2.1 on the quick Xception);
+BatchNorm after the bias-free first layer removes the factor ``m I - 2`` that is
+all a batch of equal I carries; I includes the head's bias, which the paper's
+``Delta f = <Delta w, phi>`` does not; s = 1 in [0, 1] pixels is twice that in
+Xception's [-1, 1] input. ``reread`` changes exactly these, for these reasons:
+
+- ``feature_space``: ``"pre_activation"`` takes the feature that L_rem and the
+  generator see at the detector's pooled input of its last activation
+  (:meth:`detectors.base.Detector.feature_pair`), where the reflection through the
+  origin that Eq. 3 asks for exists (about half its entries are negative), so
+  the target is reachable without erasing the feature. ``"phi"``: the head's input.
+  I, E and L_ce always use the head's phi and logits.
+- ``feature_scale``: ``"train_rms"`` divides that feature by its RMS element over
+  the LQ train faces (measured once before training) for the generator's input
+  (elements about 1), and L_rem additionally by ``sqrt(D)`` (a face's feature
+  norm about 1), so L_rem weighs the same against L_ce for every detector.
+  ``"none"``: raw features.
+- ``direction_bias``: False takes I = sign of ``<w_fake - w_real, phi>`` (the
+  margin minus the head's bias margin), the paper's Delta f; True includes the
+  bias (the decision's sign). E (wrong) is always the decision with the bias.
+- ``generator_norm``, ``condition_on_direction``: see
+  :mod:`methods.bleach_generator`; ``"none"`` + True keep what I and m carry
+  (a batch of equal I no longer loses them to BatchNorm, and I is an input).
+- ``input_space``: ``"normalized"`` adds ``s * bleach`` in the detector's
+  normalised input (``x + s * std * bleach`` in pixels, so s means the same for
+  every detector) and measures L_reg there; ``"pixel"`` adds ``s * bleach`` to
+  the [0, 1] pixels and measures L_reg there.
+- ``select_metric``: the val score that picks the kept epoch: ``"acc"``,
+  ``"auc"``, or ``"acc_auc"`` = (acc + AUC) / 2, so that neither a threshold
+  shift that costs ranking (acc alone) nor a ranking that decides badly (AUC
+  alone) wins by itself. A val set with one class has no AUC: acc is used.
+
 Choices where the paper is vague (each a keyword argument):
 
 - ``s``: the paper calls s both a factor on F3-Net's last-layer output
@@ -23,7 +74,8 @@ Choices where the paper is vague (each a keyword argument):
 - ``phi_tar`` (target of L_rem's pull): ``"reflect"`` (default) is
   ``phi + delta_phi*``, the reconstructed and compensated feature the text
   names; ``"class_mean"`` is the mean feature of the true class over the LQ
-  train faces the frozen detector gets right (no HQ data is given to a method).
+  train faces the frozen detector gets right (no HQ data is given to a method);
+  both in ``feature_space``.
 - ``reg_mode``: the reading of Eq. 6 (:data:`methods.bleach_losses.REG_MODES`);
   default ``"scaled_diff"``, k times the RMS of the added bleach.
 - ``balance_ratio``: correct faces sampled per wrong face (1.0: as many correct
@@ -36,8 +88,16 @@ Choices where the paper is vague (each a keyword argument):
   at zero, so training starts from bleach = 0, the frozen detector as it is
   (see :meth:`methods.bleach_generator.BleachGenerator.reset_parameters`).
 
-``fit`` writes ``generator.pt`` and ``done.json`` to ``work_dir`` and returns the
-stored result when they exist for the same parameters; ``last.pt`` (saved every
+``fit`` writes ``generator.pt``, ``done.json`` and ``arrays.npz`` to ``work_dir``
+and returns the stored result when they exist for the same parameters.
+``arrays.npz`` holds, for every LQ train face, ``train_label`` int8,
+``train_wrong`` bool (the frozen detector's FP/FN), ``train_margin`` float32
+(logit fake - real, bias included) and ``train_direction`` int8 (the I used),
+and ``offset_index`` int64 (the balanced offset set, indices into LQ train);
+``python -m bench diagnose`` reads it. :meth:`PixelBleach.artifacts` returns the
+arrays of the shared convention (a seeded subsample of at most 512 test faces of
+both classes: features and margins before and after the bleach, eight faces
+original / bleach / bleached, and the fit's curves). ``last.pt`` (saved every
 epoch) resumes an interrupted fit. The detector stays in eval mode, its
 parameters get ``requires_grad=False`` during fit (restored after) and only the
 generator's parameters are in the optimiser.
@@ -75,14 +135,57 @@ from bench.registry import METHODS
 from datasets.faceset import FaceSet
 from detectors.base import Detector
 from methods.base import Method, reject_unknown_options
-from methods.bleach_generator import BleachGenerator, compensate, offset_direction
+from methods.bleach_generator import (
+    NORMS,
+    BleachGenerator,
+    compensate,
+    logit_margin,
+    offset_direction,
+)
 from methods.bleach_losses import REG_MODES, ce_loss, regularization_loss, remedy_loss, total_loss
 from methods.fit_data import FitData
 
 SCALE_DEFAULTS: dict[str, float] = {"f3net": 0.01}  # normalised detector name -> default s
 PHI_TARGETS = ("reflect", "class_mean")
-SELECT_METRICS = ("acc", "auc")
-CHECKPOINT, DONE, LAST = "generator.pt", "done.json", "last.pt"
+SELECT_METRICS = ("acc", "auc", "acc_auc")
+FEATURE_SPACES = ("phi", "pre_activation")
+FEATURE_SCALES = ("none", "train_rms")
+INPUT_SPACES = ("pixel", "normalized")
+#: the defaults of each reading (see the module docstring); an explicit key overrides them
+VARIANTS: dict[str, dict[str, Any]] = {
+    "paper_literal": {
+        "feature_space": "phi", "feature_scale": "none", "direction_bias": True,
+        "generator_norm": "batch", "condition_on_direction": False, "input_space": "pixel",
+        "select_metric": "acc",
+    },
+    "reread": {
+        "feature_space": "pre_activation", "feature_scale": "train_rms", "direction_bias": False,
+        "generator_norm": "none", "condition_on_direction": True, "input_space": "normalized",
+        "select_metric": "acc_auc",
+    },
+}  # fmt: skip
+CHECKPOINT, DONE, LAST, ARRAYS = "generator.pt", "done.json", "last.pt", "arrays.npz"
+N_SUBSAMPLE, N_IMAGES = 512, 8
+
+
+def artifact_subsample(labels: np.ndarray, n: int = N_SUBSAMPLE, seed: int = 0) -> np.ndarray:
+    """At most ``n`` indices, sorted, seeded: up to ``n // 2`` of each class, topped up from the other."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    pools = [rng.permutation(np.flatnonzero(labels == c)) for c in (0, 1)]
+    take = [min(len(p), n // 2) for p in pools]
+    for c in (0, 1):  # give what one class lacks to the other
+        take[c] = min(len(pools[c]), n - take[1 - c])
+    return np.sort(np.concatenate([pools[c][: take[c]] for c in (0, 1)])).astype(np.int64)
+
+
+def select_score(val: dict[str, Any], metric: str) -> float:
+    """The val score ``metric`` names; acc where AUC is undefined (one class)."""
+    if val["auc"] is None or metric == "acc":
+        return float(val["acc"])
+    if metric == "auc":
+        return float(val["auc"])
+    return (float(val["acc"]) + float(val["auc"])) / 2
 
 
 def detector_name(detector: nn.Module) -> str:
@@ -141,6 +244,12 @@ def _save_atomic(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _save_atomic_npz(arrays: dict[str, np.ndarray], path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
 @METHODS.register_module(name="pixel_bleach")
 class PixelBleach(Method):
     """Pixel Bleach (TMM 2023): a generator adds a learned bleach to LQ faces before the frozen detector."""
@@ -151,7 +260,8 @@ class PixelBleach(Method):
     config_keys: ClassVar[tuple[str, ...]] = (
         "epochs", "batch_size", "lr", "weight_decay", "s", "m", "alpha", "gamma", "k", "tau",
         "use_rem", "use_reg", "phi_tar", "reg_mode", "balance_ratio", "clamp", "select_metric",
-        "base_channels", "zero_init", "seed",
+        "base_channels", "zero_init", "seed", "variant", "feature_space", "feature_scale",
+        "direction_bias", "generator_norm", "condition_on_direction", "input_space",
     )  # fmt: skip
 
     def __init__(
@@ -172,14 +282,30 @@ class PixelBleach(Method):
         reg_mode: str = "scaled_diff",
         balance_ratio: float = 1.0,
         clamp: bool = False,
-        select_metric: str = "acc",
+        select_metric: str | None = None,
         base_channels: int = 256,
         zero_init: bool = True,
         seed: int = 0,
+        variant: str = "reread",
+        feature_space: str | None = None,
+        feature_scale: str | None = None,
+        direction_bias: bool | None = None,
+        generator_norm: str | None = None,
+        condition_on_direction: bool | None = None,
+        input_space: str | None = None,
         progress: bool = True,
         **unknown: Any,
     ) -> None:
         reject_unknown_options("pixel_bleach", unknown, self.config_keys + ("progress",))
+        if variant not in VARIANTS:
+            raise ValueError(f"pixel_bleach: bad variant={variant!r}; expected one of {list(VARIANTS)}")
+        given = {
+            "feature_space": feature_space, "feature_scale": feature_scale,
+            "direction_bias": direction_bias, "generator_norm": generator_norm,
+            "condition_on_direction": condition_on_direction, "input_space": input_space,
+            "select_metric": select_metric,
+        }  # fmt: skip
+        reading = {key: VARIANTS[variant][key] if value is None else value for key, value in given.items()}
         for key, value, ok in (
             ("epochs", epochs, isinstance(epochs, int) and epochs >= 1),
             ("batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 2),
@@ -187,7 +313,11 @@ class PixelBleach(Method):
             ("balance_ratio", balance_ratio, balance_ratio >= 0),
             ("phi_tar", phi_tar, phi_tar in PHI_TARGETS),
             ("reg_mode", reg_mode, reg_mode in REG_MODES),
-            ("select_metric", select_metric, select_metric in SELECT_METRICS),
+            ("select_metric", reading["select_metric"], reading["select_metric"] in SELECT_METRICS),
+            ("feature_space", reading["feature_space"], reading["feature_space"] in FEATURE_SPACES),
+            ("feature_scale", reading["feature_scale"], reading["feature_scale"] in FEATURE_SCALES),
+            ("generator_norm", reading["generator_norm"], reading["generator_norm"] in NORMS),
+            ("input_space", reading["input_space"], reading["input_space"] in INPUT_SPACES),
         ):
             if not ok:
                 raise ValueError(
@@ -206,34 +336,85 @@ class PixelBleach(Method):
             phi_tar,
             reg_mode,
         )
-        self.balance_ratio, self.clamp, self.select_metric = balance_ratio, clamp, select_metric
+        self.balance_ratio, self.clamp = balance_ratio, clamp
         self.base_channels, self.seed, self.progress = base_channels, seed, progress
         self.zero_init = bool(zero_init)
+        self.variant = variant
+        self.select_metric: str = reading["select_metric"]
+        self.feature_space: str = reading["feature_space"]
+        self.feature_scale: str = reading["feature_scale"]
+        self.direction_bias = bool(reading["direction_bias"])
+        self.generator_norm: str = reading["generator_norm"]
+        self.condition_on_direction = bool(reading["condition_on_direction"])
+        self.input_space: str = reading["input_space"]
         self.generator: BleachGenerator | None = None
         self._detector: Detector | None = None
         self._device = torch.device("cpu")
         self._scale = 1.0
         self._class_means: torch.Tensor | None = None
+        self._feature_rms = 1.0  # RMS element of the feature over LQ train ("train_rms")
+        self._bias_margin = 0.0  # the head's b_fake - b_real
+        self._history: list[dict[str, Any]] = []
 
     def params(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in self.config_keys}
 
     # ----------------------------------------------------------------- bleach
-    def _bleach(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(bleached, phi, logits)``: the frozen pass on x, Eq. 4, the generator, x + s * bleach."""
+    @property
+    def _literal_pass(self) -> bool:
+        return self.feature_space == "phi"
+
+    def _feature_pair(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(feature, phi)``: the feature L_rem and the generator see (``feature_space``) and phi."""
+        assert self._detector is not None
+        if self._literal_pass:
+            phi = self._detector.features(x)
+            return phi, phi
+        return self._detector.feature_pair(x)
+
+    def _direction(self, logits: torch.Tensor) -> torch.Tensor:
+        """I: the sign of the margin, with the head's bias (``direction_bias``) or without."""
+        if self.direction_bias:
+            return offset_direction(logits)
+        return torch.sign(logit_margin(logits) - self._bias_margin)
+
+    def _generator_input(self, feature: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+        if self.feature_scale == "none":
+            return compensate(feature, direction, self.m)
+        return compensate(feature / self._feature_rms, direction, self.m)
+
+    def _rem_units(self, feature: torch.Tensor) -> torch.Tensor:
+        """The feature in L_rem's units: raw, or per face about unit norm (``train_rms``)."""
+        if self.feature_scale == "none":
+            return feature
+        return feature / (self._feature_rms * math.sqrt(feature.shape[1]))
+
+    def _add(self, x: torch.Tensor, bleach: torch.Tensor) -> torch.Tensor:
+        """``x + s * bleach`` in pixels, or in the detector's normalised input (``x + s * std * bleach``)."""
+        assert self._detector is not None
+        if self.input_space == "pixel":
+            return x + self._scale * bleach
+        return x + (self._scale * bleach) * self._detector._std.to(x.dtype)
+
+    def _bleach(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(bleached, feature, logits, I)``: the frozen pass on x, Eq. 4, the generator, x + s * bleach."""
         assert self._detector is not None and self.generator is not None
         with torch.no_grad():
-            phi = self._detector.features(x)
+            feature, phi = self._feature_pair(x)
             logits = self._detector.classify(phi)
-        bleach = self.generator(compensate(phi, offset_direction(logits), self.m))
-        bleached = x + self._scale * bleach
+            direction = self._direction(logits)
+        bleach = self.generator(
+            self._generator_input(feature, direction),
+            direction if self.condition_on_direction else None,
+        )
+        bleached = self._add(x, bleach)
         if self.clamp:
             bleached = bleached.clamp(0.0, 1.0)
-        return bleached, phi, logits
+        return bleached, feature, logits, direction
 
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of the frozen detector on the bleached faces (two detector passes + the generator)."""
+    def _check_input(self, x: torch.Tensor) -> None:
         if self.generator is None or self._detector is None:
             raise RuntimeError("pixel_bleach: call fit() before predict()")
         if (
@@ -244,12 +425,127 @@ class PixelBleach(Method):
             raise ValueError(
                 f"pixel_bleach was fitted on {self.generator.out_size} px faces; got input {list(x.shape)}"
             )
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of the frozen detector on the bleached faces (two detector passes + the generator)."""
+        self._check_input(x)
+        assert self._detector is not None and self.generator is not None
         self._detector.eval()
         self.generator.eval()
-        bleached, _, _ = self._bleach(x.to(self._device))
+        bleached, _, _, _ = self._bleach(x.to(self._device))
         return self._detector(bleached)
 
+    @torch.no_grad()
+    def bleaches(self, x: torch.Tensor) -> torch.Tensor:
+        """What the bleach adds to each face, ``bleached - x``, in [0, 1] pixel units."""
+        self._check_input(x)
+        assert self.generator is not None
+        self.generator.eval()
+        x = x.to(self._device)
+        return self._bleach(x)[0] - x
+
+    @torch.no_grad()
+    def artifacts(self, faces: FaceSet, device: torch.device) -> dict[str, np.ndarray]:
+        """The shared Pixel Bleach arrays (BRIEF/README) on a seeded subsample of ``faces``."""
+        self._check_input(faces.tensors(slice(0, 1))[0] if len(faces) else torch.zeros(1, 3, 1, 1))
+        assert self._detector is not None and self.generator is not None
+        self._detector.eval()
+        self.generator.eval()
+        idx = artifact_subsample(faces.labels, N_SUBSAMPLE, self.seed)
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("pb", "pa", "mb", "ma")}
+        for chunk in _batches(idx, self.batch_size * 2):
+            x = faces.tensors(chunk)[0].to(self._device)
+            phi = self._detector.features(x)
+            bleached = self._bleach(x)[0]
+            phi_bl = self._detector.features(bleached)
+            parts["pb"].append(phi.float().cpu().numpy())
+            parts["pa"].append(phi_bl.float().cpu().numpy())
+            parts["mb"].append(logit_margin(self._detector.classify(phi)).float().cpu().numpy())
+            parts["ma"].append(logit_margin(self._detector.classify(phi_bl)).float().cpu().numpy())
+        labels = np.asarray(faces.labels)[idx]
+        # eight faces for pictures: the first of each class in subsample order, alternating
+        by_class = [idx[labels == c] for c in (0, 1)]
+        pics = [i for pair in zip(*(list(b) + [None] * N_IMAGES for b in by_class)) for i in pair]
+        pics = np.array([i for i in pics if i is not None][:N_IMAGES], dtype=np.int64)
+        x = faces.tensors(pics)[0].to(self._device)
+        bleached = self._bleach(x)[0]
+        hist = self._history
+        return {
+            "idx_sub": idx,
+            "label_sub": labels.astype(np.int8),
+            "phi_before": np.concatenate(parts["pb"]).astype(np.float16),
+            "phi_after": np.concatenate(parts["pa"]).astype(np.float16),
+            "margin_before": np.concatenate(parts["mb"]).astype(np.float32),
+            "margin_after": np.concatenate(parts["ma"]).astype(np.float32),
+            "images_original": np.asarray(faces.images[pics], dtype=np.uint8),
+            "images_bleach": (bleached - x).permute(0, 2, 3, 1).float().cpu().numpy().astype(np.float16),
+            "images_bleached": (bleached.clamp(0, 1) * 255).round().to(torch.uint8)
+            .permute(0, 2, 3, 1).cpu().numpy(),
+            "curve_epoch": np.array([h["epoch"] for h in hist], dtype=np.int64),
+            "curve_train_loss": np.array([h["loss_total"] for h in hist], dtype=np.float64),
+            "curve_val_acc": np.array([h["acc"] for h in hist], dtype=np.float64),
+            "curve_val_auc": np.array(
+                [np.nan if h["auc"] is None else h["auc"] for h in hist], dtype=np.float64
+            ),
+        }
+
     # ------------------------------------------------------------------- fit
+    def _setup(self, detector: Detector, size: int, device: torch.device) -> dict[str, Any]:
+        """Detector, scale, bias margin and a fresh generator; returns the fit's identity."""
+        self._device = torch.device(device)
+        self._detector = detector.to(self._device)
+        self._scale = float(self.s) if self.s is not None else default_scale(detector)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.generator = BleachGenerator(
+                detector.feature_dim, size, self.base_channels, self.zero_init,
+                self.generator_norm, self.condition_on_direction,
+            )  # fmt: skip
+        self.generator.to(self._device)
+        with torch.no_grad():
+            was_training = detector.training
+            detector.eval()
+            zero = torch.zeros(1, detector.feature_dim, device=self._device)
+            self._bias_margin = float(logit_margin(detector.classify(zero))[0])
+            detector.train(was_training)
+        return {
+            "params": self.params(), "s_resolved": self._scale,
+            "feature_dim": int(detector.feature_dim), "size": size,
+        }  # fmt: skip
+
+    def _restore(self, work_dir: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
+        """The stored result (generator and derived state loaded) if ``work_dir`` holds this fit."""
+        assert self.generator is not None
+        done = work_dir / DONE
+        if not (done.exists() and (work_dir / CHECKPOINT).exists()):
+            return None
+        record = json.loads(done.read_text())
+        if record.get("identity") != identity:
+            return None
+        state = torch.load(work_dir / CHECKPOINT, map_location=self._device)
+        self.generator.load_state_dict(state)
+        self.generator.eval()
+        derived = record.get("derived", {})
+        self._feature_rms = float(derived.get("feature_rms", 1.0))
+        self._history = record["result"].get("history", [])
+        return record["result"]
+
+    @classmethod
+    def load(
+        cls, cfg: dict[str, Any], detector: Detector, work_dir: Path, size: int, device: torch.device
+    ) -> PixelBleach:
+        """A fitted bleach from its work dir (inference only); ``cfg`` is the record's method_cfg."""
+        method = cls(**{k: v for k, v in cfg.items() if k != "type"}, progress=False)
+        identity = method._setup(detector, size, device)
+        if method._restore(Path(work_dir), identity) is None:
+            raise FileNotFoundError(
+                f"pixel_bleach: no finished fit for these parameters in {work_dir} "
+                f"(expected {CHECKPOINT} and a matching {DONE})"
+            )
+        detector.eval()
+        return method
+
     def fit(
         self,
         detector: Detector,
@@ -266,50 +562,45 @@ class PixelBleach(Method):
             )
         work_dir = Path(work_dir)
         work_dir.mkdir(parents=True, exist_ok=True)
-        self._device = torch.device(device)
-        self._detector = detector.to(self._device)
-        self._scale = float(self.s) if self.s is not None else default_scale(detector)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            self.generator = BleachGenerator(
-                detector.feature_dim, train_lq.size, self.base_channels, self.zero_init
-            )
-        self.generator.to(self._device)
-        identity = {
-            "params": self.params(), "s_resolved": self._scale,
-            "feature_dim": int(detector.feature_dim), "size": train_lq.size,
-        }  # fmt: skip
+        identity = self._setup(detector, train_lq.size, device)
         with frozen(detector):
-            done = work_dir / DONE
-            if done.exists() and (work_dir / CHECKPOINT).exists():
-                record = json.loads(done.read_text())
-                if record.get("identity") == identity:
-                    state = torch.load(work_dir / CHECKPOINT, map_location=self._device)
-                    self.generator.load_state_dict(state)
-                    self.generator.eval()
-                    return record["result"]
+            restored = self._restore(work_dir, identity)
+            if restored is not None:
+                return restored
             result = self._train(train_lq, val_lq, work_dir, identity)
         result["seconds"] = time.perf_counter() - start
+        assert self.generator is not None
         _save_atomic(self.generator.state_dict(), work_dir / CHECKPOINT)
-        _save_atomic({"identity": identity, "result": result}, done)
+        _save_atomic(
+            {"identity": identity, "result": result, "derived": {"feature_rms": self._feature_rms}},
+            work_dir / DONE,
+        )
         (work_dir / LAST).unlink(missing_ok=True)
         return result
 
-    def _scan(self, faces: FaceSet) -> np.ndarray:
-        """Frozen pass over LQ train: the wrong mask; sets the class-mean targets as a side effect."""
+    def _scan(self, faces: FaceSet) -> dict[str, np.ndarray]:
+        """Frozen pass over LQ train: wrong mask, margins and I; sets the class means and feature RMS."""
         assert self._detector is not None
-        wrong = np.zeros(len(faces), dtype=bool)
+        n = len(faces)
+        wrong = np.zeros(n, dtype=bool)
+        margin = np.zeros(n, dtype=np.float32)
+        direction = np.zeros(n, dtype=np.int8)
         sums = torch.zeros(2, self._detector.feature_dim, dtype=torch.float64)
         counts = torch.zeros(2, dtype=torch.float64)
         all_sums, all_counts = sums.clone(), counts.clone()
+        square_sum = 0.0
         with torch.no_grad():
-            for idx in _batches(np.arange(len(faces)), self.batch_size * 2):
+            for idx in _batches(np.arange(n), self.batch_size * 2):
                 x, y = faces.tensors(idx)
-                phi = self._detector.features(x.to(self._device))
-                pred = self._detector.classify(phi).argmax(1).cpu()
+                phi, phi_head = self._feature_pair(x.to(self._device))
+                logits = self._detector.classify(phi_head)
+                pred = logits.argmax(1).cpu()
                 ok = pred == y
                 wrong[idx] = (~ok).numpy()
+                margin[idx] = logit_margin(logits).float().cpu().numpy()
+                direction[idx] = self._direction(logits).cpu().numpy().astype(np.int8)
                 phi = phi.double().cpu()
+                square_sum += float(phi.pow(2).sum())
                 for c in (0, 1):
                     sel = (y == c) & ok
                     sums[c] += phi[sel].sum(0)
@@ -323,22 +614,34 @@ class PixelBleach(Method):
             all_sums / all_counts.clamp_min(1)[:, None],
         )
         self._class_means = means.float().to(self._device)
-        return wrong
+        rms = math.sqrt(square_sum / max(n * self._detector.feature_dim, 1))
+        self._feature_rms = rms if rms > 0 else 1.0
+        return {
+            "train_label": np.asarray(faces.labels).astype(np.int8),
+            "train_wrong": wrong,
+            "train_margin": margin,
+            "train_direction": direction,
+        }
 
     def _losses(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         assert self._detector is not None
-        bleached, phi, logits = self._bleach(x)
+        bleached, feature, logits, direction = self._bleach(x)
         wrong = logits.argmax(1) != y
         if self.phi_tar == "reflect":
-            phi_tar = phi + compensate(phi, offset_direction(logits), self.m)
+            phi_tar = feature + compensate(feature, direction, self.m)
         else:
             assert self._class_means is not None
             phi_tar = self._class_means[y]
-        phi_bl = self._detector.features(bleached)
+        feature_bl, phi_bl = self._feature_pair(bleached)
         logits_bl = self._detector.classify(phi_bl)
+        if self.input_space == "pixel":
+            reg = regularization_loss(bleached, x, self.k, self.reg_mode)
+        else:
+            norm = self._detector.normalize
+            reg = regularization_loss(norm(bleached), norm(x), self.k, self.reg_mode)
         parts = {
-            "rem": remedy_loss(phi_bl, phi_tar, wrong, self.tau),
-            "reg": regularization_loss(bleached, x, self.k, self.reg_mode),
+            "rem": remedy_loss(self._rem_units(feature_bl), self._rem_units(phi_tar), wrong, self.tau),
+            "reg": reg,
             "ce": ce_loss(logits_bl, y),
         }
         parts["total"] = total_loss(
@@ -357,10 +660,12 @@ class PixelBleach(Method):
     ) -> dict[str, Any]:
         assert self.generator is not None
         labels = np.asarray(train_lq.labels)
-        wrong = self._scan(train_lq)
+        scan = self._scan(train_lq)
+        wrong = scan["train_wrong"]
         index = balanced_offset_indices(
             wrong, self.balance_ratio, self.seed, min_correct=0 if wrong.any() else self.batch_size
         )
+        _save_atomic_npz({**scan, "offset_index": index}, work_dir / ARRAYS)
         opt = torch.optim.Adam(
             self.generator.parameters(), lr=self.lr, weight_decay=self.weight_decay
         )
@@ -406,8 +711,7 @@ class PixelBleach(Method):
                 **{f"loss_{k}": v / max(n_steps, 1) for k, v in sums.items()},
             }
             history.append(row)
-            metric = val[self.select_metric]
-            metric = val["acc"] if metric is None else metric
+            metric = select_score(val, self.select_metric)
             if metric > best_metric:
                 best_metric, best_epoch = metric, epoch
                 best_state = {
@@ -423,6 +727,7 @@ class PixelBleach(Method):
         assert best_state is not None
         self.generator.load_state_dict(best_state)
         self.generator.eval()
+        self._history = history
         best = history[[h["epoch"] for h in history].index(best_epoch)]
         return {
             "n_train": len(train_lq),
@@ -435,6 +740,14 @@ class PixelBleach(Method):
             "best_val_auc": best["auc"],
             "mean_abs_bleach": best["mean_abs_bleach"],
             "s": self._scale,
+            "variant": self.variant,
+            "select_metric": self.select_metric,
+            "feature_rms": self._feature_rms,
+            "feature_space_source": (
+                "phi" if self._literal_pass
+                else "pre_activation" if self._detector is not None and self._detector.pre_activation_modules
+                else "phi (the detector names no activation after phi)"
+            ),
             "history": history,
         }
 
@@ -447,6 +760,8 @@ class PixelBleach(Method):
             for mod in self.generator.modules()
             if isinstance(mod, nn.modules.batchnorm._BatchNorm)
         ]
+        if not norms:  # generator_norm="none": nothing to recalibrate
+            return
         saved = [mod.momentum for mod in norms]
         for mod in norms:
             mod.reset_running_stats()
@@ -469,7 +784,7 @@ class PixelBleach(Method):
         for idx in _batches(np.arange(len(faces)), self.batch_size * 2):
             x, y = faces.tensors(idx)
             x = x.to(self._device)
-            bleached, _, _ = self._bleach(x)
+            bleached, _, _, _ = self._bleach(x)
             probs.append(self._detector(bleached).softmax(1)[:, 1].float().cpu())
             labels.append(y)
             abs_sum += float((bleached - x).abs().sum())
