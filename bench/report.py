@@ -126,7 +126,13 @@ def render_report(results: str | Path, ctx: GridContext, tables: list[Table]) ->
     results = Path(results)
     store = ResultsStore(results)
     records = list(store.records())
-    index = {RunSpec.from_dict(r["spec"]): r for r in records}
+    index: dict[RunSpec, dict[str, Any]] = {RunSpec.from_dict(r["spec"]): r for r in records}
+    try:  # where bench.tables has RecordSet (intervals), cells get their intervals from the store
+        from bench.tables import RecordSet  # type: ignore[attr-defined]
+
+        index = RecordSet(index, store)
+    except ImportError:
+        pass
     sweep_csv = results / "sweep" / "sweep.csv"
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html", "j2"]),
