@@ -44,6 +44,11 @@ EXAMPLES = {
     "reproduce": "python -m bench reproduce main\n  python -m bench reproduce offset_m --detector xception",
     "prepare": "python -m bench prepare --dataset ffpp --root /data/FaceForensics++ --profile paper",
     "calibrate": "python -m bench calibrate\n  python -m bench calibrate --seeds 0,1,2 --detector xception",
+    "sweep": "python -m bench sweep --detector xception --method none,threshold,pixel_bleach "
+             "--compression h264_crf18:45:3,jpeg_q10:95:10,deeperforensics\n"
+             "  python -m bench sweep --detector xception --compression c40,jpeg_q50 --dry-run",
+    "figures": "python -m bench figures\n  python -m bench figures --run RUN_ID --out paper_figures/",
+    "report": "python -m bench report\n  python -m bench report --profile smoke --detector tiny",
 }
 
 
@@ -176,6 +181,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("prepare", "Extract, crop and cache the faces of a dataset for a profile.")
     p.add_argument("--root", type=Path, default=None, help="dataset root (e.g. FaceForensics++ folder)")
     p.add_argument("--compressions", default=None, help="comma list (default: the profile's HQ and LQ)")
+    _axes(p)
+    _common(p)
+
+    p = add("sweep", "Evaluate a frozen detector and remedies (fitted once, on the LQ compression) "
+                     "across compression levels; write a CSV and acc/AUC-vs-severity figures.")
+    p.add_argument("--method", default="none,threshold,pixel_bleach", help="comma list of methods")
+    p.add_argument("--compression", default="h264_crf18:45:3,jpeg_q10:95:10,deeperforensics",
+                   help="comma list of levels: NAME<start>:<stop>:<step> (stop included), a bare "
+                        "name, or the group deeperforensics (see bench/sweep.py)")
+    p.add_argument("--out", type=Path, default=None, help="folder of sweep.csv (default: RESULTS/sweep)")
+    p.add_argument("--dry-run", action="store_true", help="print the levels and the run count only")
+    p.add_argument("--force", action="store_true")
+    _axes(p)
+    _common(p)
+    p.set_defaults(detector="xception")
+
+    p = add("figures", "Draw Figs. 4-7 from saved run arrays (nothing is trained or run).")
+    p.add_argument("--run", default=None, help="the run id to draw (default: a Pixel Bleach run "
+                                               "with default parameters, else the newest with arrays)")
+    p.add_argument("--out", type=Path, default=None, help="folder (default: RESULTS/figures)")
+    p.add_argument("--results", default="results", type=Path, help="results folder (default: results)")
+    p.add_argument("--seed", type=int, default=0, help="t-SNE seed")
+
+    p = add("report", "Write RESULTS/report.html: every table, the figures and each run's metadata.")
+    p.add_argument("--out", type=Path, default=None, help="the HTML file (default: RESULTS/report.html)")
+    p.add_argument("--no-draw", action="store_true",
+                   help="embed the figures already under RESULTS/figures without redrawing Figs. 4-7")
     _axes(p)
     _common(p)
     return parser
@@ -326,8 +358,76 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     tables = _tables(args.name)
     summary, store = _execute(args, profile, [s for t in tables for s in seed_grid(t, ctx)])
     written = write_tables(tables, ctx, store, args.results / "tables")
+    if args.name == "all":  # and what a reader looks at: the figures and the results page
+        written += _figures_and_report(args, ctx, tables)
     _print_summary(summary, written, started)
     return 1 if getattr(summary, "failed", None) else 0
+
+
+def _figures_and_report(args: argparse.Namespace, ctx: GridContext, tables: list[Table],
+                        draw: bool = True) -> list[Path]:
+    from bench.figures import draw_all
+    from bench.report import write_report
+
+    written: list[Path] = []
+    if draw:
+        drawn, skipped = draw_all(args.results, seed=args.seed)
+        written += [d.paths[0] for d in drawn]
+        for why in skipped:
+            print(f"figure skipped: {why}")
+    written.append(write_report(args.results, ctx, tables, getattr(args, "out", None)))
+    return written
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from bench import sweep
+    from bench.engine import Engine
+
+    started = time.perf_counter()
+    load_plugins(args.plugin)
+    ctx, profile = context(args)
+    try:
+        levels = sweep.parse_levels(args.compression)
+        methods = sweep.methods_list(args.method, known_names(METHODS))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    specs = sweep.sweep_specs(ctx, methods, levels)
+    print(f"sweep: {len(ctx.detectors)} detector(s) x {len(methods)} method(s) x {len(levels)} "
+          f"level(s) x {len(ctx.manipulations)} manipulation(s) = {len(specs)} runs; remedies fitted "
+          f"on {ctx.test_compression}\nlevels: " + ", ".join(lv.name for lv in levels))
+    if args.dry_run:
+        return 0
+    engine = Engine(profile, args.results, args.device, progress=not args.quiet)
+    summary = engine.run(specs, force=args.force)
+    df = sweep.sweep_rows(engine.store.index(), ctx, methods, levels)
+    csv = sweep.write_csv(df, (args.out or args.results / "sweep") / "sweep.csv")
+    drawn = sweep.plot_all(df, args.results / "figures")
+    print(f"ran {len(summary.ran)} run(s), skipped {len(summary.skipped)} with existing records")
+    print("csv: " + str(csv))
+    print("figures: " + ", ".join(str(d.paths[0]) for d in drawn))
+    print(f"total {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    from bench.figures import draw_all
+
+    drawn, skipped = draw_all(args.results, run=args.run, out=args.out, seed=args.seed)
+    for d in drawn:
+        print(" ".join(str(p) for p in d.paths))
+    for why in skipped:
+        print(f"skipped {why}", file=sys.stderr)
+    return 0 if drawn else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    load_plugins(args.plugin)
+    ctx, _ = context(args)
+    tables = _tables("all")
+    for path in _figures_and_report(args, ctx, tables, draw=not args.no_draw):
+        print(path)
+    return 0
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -366,7 +466,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "table": cmd_table, "reproduce": cmd_reproduce,
-            "prepare": cmd_prepare, "calibrate": cmd_calibrate}
+            "prepare": cmd_prepare, "calibrate": cmd_calibrate, "sweep": cmd_sweep,
+            "figures": cmd_figures, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:
