@@ -52,6 +52,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                   "per_detector": {
                       "meso_inception4": {"epochs": 10, "lr": 3e-3, "batch_size": 32},
                       "efficientnet_b4": {"epochs": 3, "lr": 1e-3, "batch_size": 32},
+                      "f3net": {"epochs": 2},  # two Xceptions: the slowest; learns in two
                   }},
         "method": {"epochs": 2, "batch_size": 32},
         "detector_per_manipulation": False,
