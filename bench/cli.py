@@ -443,9 +443,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     sizes = sorted({engine.image_size(d) for d in ctx.detectors})
     paths = []
     for size in sizes:
-        paths += prepare(source, compressions, ["train", "val", "test"], size,
-                         int(profile["faces"]["frames_per_video"]), args.results / "cache" / "faces",
-                         manipulations=list(ctx.manipulations))
+        for split in ("train", "val", "test"):  # faces.<split>_frames_per_video may differ
+            paths += prepare(source, compressions, [split], size, engine.frames_per_video(split),
+                             args.results / "cache" / "faces", manipulations=list(ctx.manipulations),
+                             skip_first=bool(profile["faces"].get("skip_first", False)))
     print("\n".join(str(p) for p in paths))
     return 0
 

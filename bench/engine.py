@@ -88,6 +88,14 @@ def balance_classes(faces: FaceSet, seed: int = 0, oversample: bool = False) -> 
     return faces.subset(np.sort(np.concatenate(keep)))
 
 
+def train_options(profile: dict[str, Any], detector: str) -> dict[str, Any]:
+    """The profile's ``train`` section for ``detector``: ``train.per_detector.<detector>``
+    (a dict of the same keys, e.g. ``lr``, ``epochs``, ``batch_size``) overrides the shared keys."""
+    cfg = dict(profile["train"])
+    own = cfg.pop("per_detector", None) or {}
+    return {**cfg, **dict(own.get(detector, {}))}
+
+
 @torch.no_grad()
 def predict_probs(predict: Callable[[torch.Tensor], torch.Tensor], faces: FaceSet,
                   device: torch.device, batch_size: int = 64) -> np.ndarray:
@@ -168,7 +176,7 @@ class Engine:
               size: int) -> FaceSet:
         from datasets.face_cache import load_faces
 
-        fpv = int(self.profile["faces"]["frames_per_video"])
+        fpv = self.frames_per_video(split)
         key = (dataset, manipulation, compression, split, size, fpv)
         if key not in self._faces and manipulation != "all" and not self.per_manipulation:
             # One cache of every manipulation, sliced: real videos are decoded and compressed once.
@@ -195,9 +203,15 @@ class Engine:
 
     def skipped(self, spec: RunSpec, compression: str, split: str, size: int) -> dict[str, int]:
         """Videos the face cache skipped (corrupt, no face, ...) for the faces a run used."""
-        fpv = int(self.profile["faces"]["frames_per_video"])
+        fpv = self.frames_per_video(split)
         key = (spec.dataset, spec.manipulation, compression, split, size, fpv)
         return self._skipped.get(key, self._skipped.get((spec.dataset, "all", *key[2:]), {}))
+
+    def frames_per_video(self, split: str) -> int:
+        """Faces per video: ``faces.<split>_frames_per_video`` if the profile sets it, else
+        ``faces.frames_per_video`` (the quick profile takes one face from each of many test videos)."""
+        faces = self.profile["faces"]
+        return int(faces.get(f"{split}_frames_per_video", faces["frames_per_video"]))
 
     def image_size(self, detector: str) -> int:
         size = self.profile["faces"].get("size")
@@ -227,7 +241,7 @@ class Engine:
             done = (work / "done.json").exists()
             torch.manual_seed(spec.seed)
             model = build(DETECTORS, spec.detector)
-            cfg = accepted_kwargs(train_detector, dict(self.profile["train"]))
+            cfg = accepted_kwargs(train_detector, train_options(self.profile, spec.detector))
             info = train_detector(model, train, val, work, device=str(self.device), seed=spec.seed,
                                   progress=self.progress, **cfg)
         self.summary.cached["detectors"] += int(done)

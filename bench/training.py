@@ -92,12 +92,34 @@ class FaceDataset(Dataset):
         return {"inputs": image, "data_samples": torch.tensor(int(self.faces.labels[i]))}
 
 
-class FacePreprocessor(BaseDataPreprocessor):
-    """On the device: uint8 -> float [0, 1], random horizontal flip in training, memory format."""
+def random_blur(x: torch.Tensor, p: float, sigma: tuple[float, float]) -> torch.Tensor:
+    """Gaussian-blur each image of ``x`` [B,C,H,W] with probability ``p``, sigma ~ U(sigma)."""
+    b, c, h, w = x.shape
+    which = torch.rand(b, device=x.device) < p
+    if p <= 0 or not bool(which.any()):
+        return x
+    s = torch.empty(b, device=x.device).uniform_(*sigma).clamp_min(1e-3)
+    r = max(1, int(3.0 * sigma[1] + 0.5))
+    t = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype)
+    k1 = torch.exp(-0.5 * (t[None] / s[:, None]) ** 2)
+    k1 = k1 / k1.sum(dim=1, keepdim=True)
+    eye = torch.zeros_like(k1)
+    eye[:, r] = 1.0
+    k1 = torch.where(which[:, None], k1, eye)  # untouched images get the identity kernel
+    k2 = (k1[:, :, None] * k1[:, None, :]).repeat_interleave(c, dim=0)[:, None]  # [B*C,1,k,k]
+    y = F.pad(x.reshape(1, b * c, h, w), (r, r, r, r), mode="reflect")
+    return F.conv2d(y, k2, groups=b * c).reshape(b, c, h, w)
 
-    def __init__(self, flip: bool = True, channels_last: bool = False) -> None:
+
+class FacePreprocessor(BaseDataPreprocessor):
+    """On the device: uint8 -> float [0, 1], random horizontal flip and (``blur_p``) random
+    Gaussian blur in training, memory format."""
+
+    def __init__(self, flip: bool = True, channels_last: bool = False, blur_p: float = 0.0,
+                 blur_sigma: tuple[float, float] = (0.4, 1.2)) -> None:
         super().__init__()
         self.flip, self.channels_last = flip, channels_last
+        self.blur_p, self.blur_sigma = float(blur_p), (float(blur_sigma[0]), float(blur_sigma[1]))
 
     def forward(self, data: dict, training: bool = False) -> dict:
         data = self.cast_data(data)
@@ -106,6 +128,8 @@ class FacePreprocessor(BaseDataPreprocessor):
             flip = torch.rand(x.shape[0], device=x.device) < 0.5
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
         x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+        if training and self.blur_p > 0:
+            x = random_blur(x, self.blur_p, self.blur_sigma)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return {"inputs": x, "data_samples": data["data_samples"]}
@@ -114,8 +138,9 @@ class FacePreprocessor(BaseDataPreprocessor):
 class DetectorModel(BaseModel):
     """mmengine's view of a detector: ``forward(inputs, data_samples, mode)``."""
 
-    def __init__(self, detector: Detector, flip: bool = True, channels_last: bool = False) -> None:
-        super().__init__(data_preprocessor=FacePreprocessor(flip, channels_last))
+    def __init__(self, detector: Detector, flip: bool = True, channels_last: bool = False,
+                 blur_p: float = 0.0, blur_sigma: tuple[float, float] = (0.4, 1.2)) -> None:
+        super().__init__(data_preprocessor=FacePreprocessor(flip, channels_last, blur_p, blur_sigma))
         self.detector = detector
 
     def forward(
@@ -302,6 +327,8 @@ def build_runner(
     progress: bool = True,
     weight_decay: float = 1e-2,
     flip: bool = True,
+    blur_p: float = 0.0,
+    blur_sigma: tuple[float, float] = (0.4, 1.2),
     hooks: Sequence[Hook] = (),
 ) -> HarnessRunner:
     """The configured :class:`HarnessRunner` (not yet trained); see :func:`train_detector`."""
@@ -338,7 +365,8 @@ def build_runner(
     runner = HarnessRunner(
         device=dev,
         channels_last=channels_last,
-        model=DetectorModel(detector, flip=flip, channels_last=channels_last),
+        model=DetectorModel(detector, flip=flip, channels_last=channels_last, blur_p=blur_p,
+                            blur_sigma=tuple(blur_sigma)),
         work_dir=str(work_dir),
         experiment_name=f"{type(detector).__name__.lower()}_{uuid.uuid4().hex[:6]}",
         train_dataloader=loader(train, True),
@@ -392,6 +420,8 @@ def train_detector(
     progress: bool = True,
     weight_decay: float = 1e-2,
     flip: bool = True,
+    blur_p: float = 0.0,
+    blur_sigma: tuple[float, float] = (0.4, 1.2),
     hooks: Sequence[Hook] = (),
 ) -> dict[str, Any]:
     """Train ``detector`` in place; select on ``val``; return the run's facts.
@@ -416,7 +446,7 @@ def train_detector(
             detector, train, val, work_dir, epochs=epochs, batch_size=batch_size, lr=lr,
             device=device, amp=amp, channels_last=channels_last, seed=seed, launcher=launcher,
             num_workers=num_workers, progress=progress, weight_decay=weight_decay, flip=flip,
-            hooks=hooks,
+            blur_p=blur_p, blur_sigma=blur_sigma, hooks=hooks,
         )
         runner.train()
         throughput = next(h for h in runner.hooks if isinstance(h, ThroughputHook))

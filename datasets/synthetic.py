@@ -43,7 +43,7 @@ from datasets.synthetic_render import (
     sample_motion,
 )
 
-SYNTHETIC_VERSION = 1
+SYNTHETIC_VERSION = 2
 SPLIT_SHARES = {"train": 720, "val": 140, "test": 140}  # FF++'s videos per split, of 1000
 _STREAM = {"identity": 0, "motion": 1, "camera": 2, "manipulation": 3, "splits": 4}
 
@@ -58,6 +58,9 @@ class SyntheticFaces(ClipSource):
         n_frames: frames per clip.
         scene_size: side of the square scene, px (the face box is about 0.55 of it).
         seed: everything (identities, motion, noise, splits, pairs) follows from it.
+        split_sizes: ``(train, val, test)`` identity counts, overriding FF++'s
+            72/14/14 shares of ``n_identities`` (a large test split is cheap and
+            narrows the intervals: evaluation costs little next to training).
         cache_dir: raw clips are cached under ``cache_dir/<fingerprint>/``.
         **artifact_kwargs: fields of :class:`ArtifactParams` (strength and
             frequency of each manipulation's artifacts).
@@ -72,6 +75,7 @@ class SyntheticFaces(ClipSource):
         n_frames: int = 12,
         scene_size: int = 128,
         seed: int = 0,
+        split_sizes: tuple[int, int, int] | list[int] | None = None,
         cache_dir: str | os.PathLike[str] = "results/cache/synthetic",
         **artifact_kwargs: object,
     ) -> None:
@@ -79,6 +83,17 @@ class SyntheticFaces(ClipSource):
             raise ValueError(f"synthetic: n_frames must be >= 2, got {n_frames}")
         if int(scene_size) < 48:
             raise ValueError(f"synthetic: scene_size must be >= 48 px, got {scene_size}")
+        if split_sizes is not None:
+            sizes = [int(v) for v in split_sizes]
+            if len(sizes) != 3 or min(sizes[1:]) < 2 or sizes[0] < 1:
+                raise ValueError(
+                    f"synthetic: split_sizes must be (train, val, test) identity counts with "
+                    f"train >= 1 and val, test >= 2, got {split_sizes!r}"
+                )
+            self.split_sizes: tuple[int, int, int] | None = (sizes[0], sizes[1], sizes[2])
+            n_identities = sum(sizes)
+        else:
+            self.split_sizes = None
         self.n_identities = int(n_identities)
         self.n_frames = int(n_frames)
         self.scene_size = int(scene_size)
@@ -104,6 +119,7 @@ class SyntheticFaces(ClipSource):
             "n_frames": self.n_frames,
             "scene_size": self.scene_size,
             "seed": self.seed,
+            **({"split_sizes": list(self.split_sizes)} if self.split_sizes else {}),
             "artifacts": dataclasses.asdict(self.params),
         }
 
@@ -120,6 +136,8 @@ class SyntheticFaces(ClipSource):
         total = sum(SPLIT_SHARES.values())
         n_val = int(round(n * SPLIT_SHARES["val"] / total))
         n_test = int(round(n * SPLIT_SHARES["test"] / total))
+        if self.split_sizes is not None:
+            n_val, n_test = self.split_sizes[1], self.split_sizes[2]
         if min(n_val, n_test) < 2:
             raise ValueError(
                 f"synthetic: n_identities={n} gives {n_val} val / {n_test} test identities; "
@@ -214,6 +232,12 @@ class SyntheticFaces(ClipSource):
     def motion(self, index: int) -> Motion:
         return sample_motion(self._rng("motion", index), self.n_frames, self.scene_size)
 
+    def camera_settings(self, index: int) -> tuple[float, float]:
+        """(optics blur, sensor noise) of identity ``index``'s video, drawn from ``camera_*``."""
+        rng = self._rng("camera", index, 1)
+        (b0, b1), (n0, n1) = self.params.camera_blur, self.params.camera_noise
+        return float(rng.uniform(b0, b1)), float(rng.uniform(n0, n1))
+
     def load(
         self, manipulation: str, target: int, source: int | None, compression: str
     ) -> np.ndarray:
@@ -254,7 +278,8 @@ class SyntheticFaces(ClipSource):
         if manipulation == REAL:
             self.renders += 1
             frames, _ = render_scene(
-                self.identity(target), self.motion(target), self._rng("camera", target)
+                self.identity(target), self.motion(target), self._rng("camera", target),
+                *self.camera_settings(target),
             )
             return frames
         assert source is not None
@@ -266,6 +291,8 @@ class SyntheticFaces(ClipSource):
             source_motion=self.motion(source),
             rng=self._rng("manipulation", target),
             params=self.params,
+            blur=self.camera_settings(target)[0],
+            noise=self.camera_settings(target)[1],
         )
         wanted = None
         for name, forge in MANIPULATIONS.items():

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 FACE_BOX_SCALE = 1.3  # FF++ enlarges the detected face box by 1.3
 
 
@@ -391,15 +391,20 @@ def render_face(identity: Identity, motion: Motion) -> FaceLayer:
     )
 
 
+def sensor_grain(frames: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
+    """Signal-dependent sensor noise for float frames [T,H,W,3] (the term :func:`camera` adds)."""
+    sigma = noise * (0.6 + 0.8 * np.sqrt(np.clip(frames, 0, 1)))
+    grain = rng.standard_normal(frames.shape, dtype=np.float32)
+    grain += 0.5 * rng.standard_normal(frames.shape[:3] + (1,), dtype=np.float32)  # luma part
+    return (sigma * grain * 0.8).astype(np.float32)
+
+
 def camera(
     frames: np.ndarray, rng: np.random.Generator, blur: float = 0.6, noise: float = 0.012
 ) -> np.ndarray:
     """Optics blur and signal-dependent sensor noise on float frames [T,H,W,3]."""
     out = np.stack([cv2.GaussianBlur(f, (0, 0), blur) for f in frames])
-    sigma = noise * (0.6 + 0.8 * np.sqrt(np.clip(out, 0, 1)))
-    grain = rng.standard_normal(out.shape, dtype=np.float32)
-    grain += 0.5 * rng.standard_normal(out.shape[:3] + (1,), dtype=np.float32)  # luma part
-    return np.clip(out + sigma * grain * 0.8, 0, 1).astype(np.float32)
+    return np.clip(out + sensor_grain(out, rng, noise), 0, 1).astype(np.float32)
 
 
 def render_background(identity: Identity, motion: Motion) -> np.ndarray:
@@ -428,11 +433,12 @@ def composite(background: np.ndarray, face: FaceLayer) -> np.ndarray:
 
 
 def render_scene(
-    identity: Identity, motion: Motion, rng: np.random.Generator
+    identity: Identity, motion: Motion, rng: np.random.Generator,
+    blur: float = 0.6, noise: float = 0.012,
 ) -> tuple[np.ndarray, FaceLayer]:
     """A real clip: uint8 [T,H,W,3] frames after the camera, and the face layer it came from."""
     face = render_face(identity, motion)
-    scene = camera(composite(render_background(identity, motion), face), rng)
+    scene = camera(composite(render_background(identity, motion), face), rng, blur, noise)
     return to_uint8(scene), face
 
 

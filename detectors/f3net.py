@@ -95,14 +95,17 @@ class FAD(nn.Module):
         super().__init__()
         self.fractions = fractions
         self.learnable = nn.Parameter(torch.randn(4, filter_size, filter_size) * 0.1)
-        self._dct: dict[tuple[int, str], torch.Tensor] = {}
+        self._dct: dict[tuple, torch.Tensor] = {}  # DCT matrices and masks per size
 
     def filters(self, n: int) -> torch.Tensor:
         """Base masks plus learnable parts for an ``n x n`` spectrum: [4, n, n]."""
         w = self.learnable
         if w.shape[-1] != n:
             w = F.interpolate(w[None], size=(n, n), mode="bilinear", align_corners=True)[0]
-        return fad_masks(n, self.fractions).to(w.device) + _soft(w)
+        key = (n, str(w.device), "masks")  # fixed masks built once per size (speed only)
+        if key not in self._dct:
+            self._dct[key] = fad_masks(n, self.fractions).to(w.device)
+        return self._dct[key] + _soft(w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape

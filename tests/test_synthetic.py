@@ -166,3 +166,36 @@ def test_prepare_fills_the_cache_in_parallel(tmp_path):
             video.load("raw")
     assert again.renders == 0
     assert ds.prepare(splits=("val",), workers=2) == 0
+
+
+def test_split_sizes_override_the_ffpp_shares(tmp_path):
+    ds = SyntheticFaces(split_sizes=(6, 2, 9), n_frames=3, scene_size=64, cache_dir=tmp_path)
+    assert {s: len(ids) for s, ids in ds.splits.items()} == {"train": 6, "val": 2, "test": 9}
+    assert ds.n_identities == 17
+    assert len([v for v in ds.videos("test", "Deepfakes") if v.label == 1]) == 9
+    with pytest.raises(ValueError, match="split_sizes"):
+        SyntheticFaces(split_sizes=(6, 1, 9), cache_dir=tmp_path)
+
+
+def test_camera_settings_are_per_video_and_shared_by_its_fakes(tmp_path):
+    ds = SyntheticFaces(**TINY, camera_noise=(0.005, 0.02), camera_blur=(0.4, 0.9),
+                        cache_dir=tmp_path)
+    settings = [ds.camera_settings(i) for i in range(15)]
+    assert all(0.4 <= b <= 0.9 and 0.005 <= n <= 0.02 for b, n in settings)
+    assert len({n for _, n in settings}) == 15  # drawn per video
+    assert ds.camera_settings(3) == SyntheticFaces(**TINY, camera_noise=(0.005, 0.02),
+                                                   camera_blur=(0.4, 0.9),
+                                                   cache_dir=tmp_path).camera_settings(3)
+
+
+def test_noise_match_puts_grain_back_on_a_deepfake_face(tmp_path):
+    """Grain matching: the swapped face's fine detail rises towards the real clip's."""
+
+    def face_grain(**kw) -> float:
+        ds = SyntheticFaces(**{**TINY, "n_frames": 4, "scene_size": 96}, cache_dir=tmp_path, **kw)
+        _, a, b = _first_fake(ds, "Deepfakes")
+        frames = ds.raw("Deepfakes", a, b).astype(np.float32)
+        crop = frames[:, 40:56, 40:56]  # the middle of the face (centre 48, 45 in a 96 px scene)
+        return float(np.abs(np.diff(crop, axis=2)).mean())
+
+    assert face_grain(noise_match=(1.0, 1.0)) > face_grain(noise_match=(0.0, 0.0)) * 1.2

@@ -190,3 +190,16 @@ def test_two_process_gloo_training(tmp_path):
     assert ranks[0]["checkpoint"] == ranks[1]["checkpoint"]
     assert Path(ranks[0]["checkpoint"]).is_file()
     assert ranks[0]["head"] == ranks[1]["head"]  # DDP kept the replicas identical
+
+
+def test_random_blur_blurs_the_chosen_images_only():
+    from bench.training import random_blur
+
+    torch.manual_seed(0)
+    x = torch.rand(8, 3, 32, 32)
+    assert torch.equal(random_blur(x, 0.0, (0.5, 1.0)), x)
+    y = random_blur(x, 1.0, (0.8, 0.8))
+    assert y.shape == x.shape
+    assert torch.allclose(y.mean(dim=(1, 2, 3)), x.mean(dim=(1, 2, 3)), atol=0.02)
+    # a blur lowers the pixel-to-pixel differences of white noise
+    assert (y.diff(dim=-1).abs().mean() < 0.6 * x.diff(dim=-1).abs().mean()).item()
