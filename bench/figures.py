@@ -16,7 +16,8 @@ for older runs, ``<method_work_dir>/arrays.npz``. Keys read:
   ``images_bleached`` -- one row per face. The signed bleach is shown as grey (0) plus
   the bleach amplified by one factor for the whole grid (stated in its column title).
 - Fig. 7 (:func:`fig7_training_curves`): ``curve_epoch``, ``curve_train_loss``,
-  ``curve_val_acc``, ``curve_val_auc`` -- of a run and, when it exists, of the run with
+  ``curve_val_acc``, ``curve_val_auc`` (fractions in [0, 1] are drawn as percentages; NaN
+  AUC of a one-class epoch is a gap) -- of a run and, when it exists, of the run with
   the same spec but L_reg switched (``use_reg``), drawn on the same axes.
 
 Every figure is written as PNG (150 dpi) and PDF under ``--out`` (default
@@ -233,6 +234,12 @@ def fig6_bleach_grid(arrays: Mapping[str, np.ndarray], out: Path, name: str = "f
     return Drawn(name, fig, save(fig, out, name))
 
 
+def as_percent(values: np.ndarray) -> np.ndarray:
+    """Scores in [0, 1] (Pixel Bleach's val curves) as percentages; percentages stay as they are."""
+    finite = values[np.isfinite(values)]
+    return values * 100.0 if finite.size and np.max(np.abs(finite)) <= 1.0 else values
+
+
 @styled
 def fig7_training_curves(curves: Sequence[tuple[str, Mapping[str, np.ndarray]]], out: Path,
                          name: str = "fig7_curves", title: str = "") -> Drawn:
@@ -248,7 +255,10 @@ def fig7_training_curves(curves: Sequence[tuple[str, Mapping[str, np.ndarray]]],
     for i, (label, arrays) in enumerate(curves):
         epoch = np.asarray(arrays["curve_epoch"])
         for ax, (key, ylabel) in zip(axes, panels):
-            ax.plot(epoch, np.asarray(arrays[key], dtype=np.float64), marker="o", ms=3,
+            values = np.asarray(arrays[key], dtype=np.float64)
+            if key != "curve_train_loss":
+                values = as_percent(values)
+            ax.plot(epoch, values, marker="o", ms=3,
                     color=CYCLE[i % len(CYCLE)], label=label)
             ax.set_xlabel("epoch")
             ax.set_ylabel(ylabel)

@@ -109,6 +109,8 @@ def test_fig7_two_runs_on_shared_axes(tmp_path, no_model):
     assert labelled(d.figure)
     assert all(len(ax.get_lines()) == 2 for ax in d.figure.axes)
     assert d.figure.axes[0].get_xlabel() == "epoch"
+    assert figures.as_percent(np.array([0.5, np.nan, 0.75])).tolist()[::2] == [50.0, 75.0]
+    assert figures.as_percent(np.array([60.0, 80.0])).tolist() == [60.0, 80.0]
 
 
 def test_missing_key_named(tmp_path):
