@@ -103,3 +103,73 @@ def test_detector_training_img_per_s(benchmark, tmp_path, name):
     )
     benchmark.extra_info["img_per_s"] = rate
     print(f"\n{name} @{SIZE}px batch {BATCH}, {THREADS} threads: {rate:.1f} img/s")
+
+
+@pytest.mark.parametrize("name", ["tiny", "resnet50"])
+def test_harness_step_breakdown(benchmark, tmp_path, name):
+    """Where a harness iteration's time goes beyond the bare step, per part (median ms per
+    iteration, first iteration dropped): the loader (fetch + collate), the data preprocessor,
+    forward + loss, ``parse_losses``, ``update_params`` (backward, step, zero_grad) and each
+    hook's ``before/after_train_iter``, against a bare step (same model, batch, AdamW) timed
+    between two harness iterations."""
+    from collections import defaultdict
+
+    from bench.training import build_runner
+
+    torch.set_num_threads(THREADS)
+    train, val = faces(10 * BATCH), faces(BATCH, seed=1)
+    timer = _Interleaved(name, train)
+    torch.manual_seed(0)
+    runner = build_runner(build(DETECTORS, name), train, val, tmp_path, epochs=1, batch_size=BATCH,
+                          lr=1e-3, device="cpu", progress=False, hooks=[timer])
+    parts: dict[str, list[float]] = defaultdict(list)
+
+    def timed(label, fn):
+        def wrapper(*a, **kw):
+            t = time.perf_counter()
+            out = fn(*a, **kw)
+            parts[label].append(time.perf_counter() - t)
+            return out
+        return wrapper
+
+    def call_hook(fn_name, **kwargs):
+        for hook in runner._hooks:
+            if hasattr(hook, fn_name) and hook is not timer:
+                t = time.perf_counter()
+                getattr(hook, fn_name)(runner, **kwargs)
+                if fn_name.endswith("train_iter"):
+                    parts[f"hook {type(hook).__name__}.{fn_name}"].append(time.perf_counter() - t)
+            elif hook is timer and hasattr(hook, fn_name):
+                getattr(hook, fn_name)(runner, **kwargs)
+
+    runner.call_hook = call_hook
+    model = runner.model
+    model.data_preprocessor.forward = timed("data_preprocessor", model.data_preprocessor.forward)
+    model._run_forward = timed("forward + loss", model._run_forward)
+    model.parse_losses = timed("parse_losses", model.parse_losses)
+    runner.optim_wrapper.update_params = timed("update_params (backward, step)",
+                                               runner.optim_wrapper.update_params)
+    loader = runner.train_dataloader
+    base_iter = type(loader).__iter__
+
+    class TimedLoader(type(loader)):
+        def __iter__(self):
+            it = base_iter(self)
+            while True:
+                t = time.perf_counter()
+                try:
+                    batch = next(it)
+                except StopIteration:
+                    return
+                parts["loader (fetch + collate)"].append(time.perf_counter() - t)
+                yield batch
+
+    loader.__class__ = TimedLoader
+    benchmark.pedantic(runner.train, rounds=1, iterations=1)
+    med = {k: 1e3 * float(np.median(v[1:] if len(v) > 1 else v)) for k, v in parts.items()}
+    bare = 1e3 * float(np.median(timer.bare[1:]))
+    harness = 1e3 * float(np.median(timer.harness[1:]))
+    benchmark.extra_info.update(bare_ms=bare, harness_ms=harness, ratio=bare / harness, **med)
+    lines = [f"{k:<55} {v:8.2f} ms" for k, v in sorted(med.items(), key=lambda kv: -kv[1])]
+    print(f"\n{name} @{SIZE}px batch {BATCH}, {THREADS} threads: bare step {bare:.1f} ms, harness "
+          f"iteration {harness:.1f} ms, ratio {bare / harness:.3f}\n" + "\n".join(lines))
