@@ -31,7 +31,7 @@ from methods.fit_data import flags as declared_flags
 
 REMEDIES: tuple[str, ...] = (
     "none", "threshold", "head_refit", "bn_adapt", "tent", "pixel_bleach", "restoration",
-    "stability_denoiser", "add_kd", "lq_finetune",
+    "stability_denoiser", "add_kd", "mixed_training", "lq_finetune",
 )  # fmt: skip
 PROPERTIES = {  # column -> flag
     "Retrains": "retrains_detector", "Labels": "needs_labels", "Paired HQ": "needs_paired_hq_lq",

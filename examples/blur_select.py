@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from kornia.filters import gaussian_blur2d
+import torch.nn.functional as F
 
 from bench.registry import METHODS
 from methods.base import Method, reject_unknown_options
@@ -36,10 +36,16 @@ class BlurSelect(Method):
         self.sigma = 0.0
 
     def _blur(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        """Separable Gaussian blur of ``[B,3,H,W]`` (reflect padding)."""
         if sigma == 0:
             return x
-        k = 2 * int(3 * sigma) + 1
-        return gaussian_blur2d(x, (k, k), (sigma, sigma))
+        r = int(3 * sigma)
+        t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
+        g = torch.exp(-(t**2) / (2 * sigma**2))
+        g = (g / g.sum()).repeat(3, 1, 1)  # [3, 1, k]: one kernel per channel
+        x = F.pad(x, (r, r, r, r), mode="reflect")
+        x = F.conv2d(x, g.unsqueeze(2), groups=3)  # along the width
+        return F.conv2d(x, g.unsqueeze(3), groups=3)  # along the height
 
     def fit(self, detector, data: FitData, work_dir: Path, device: torch.device) -> dict[str, Any]:
         """Choose sigma by accuracy on LQ val."""

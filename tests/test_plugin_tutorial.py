@@ -30,7 +30,7 @@ def test_tutorial_plugin_file_runs_from_a_temporary_folder(tmp_path: Path) -> No
     for command in TUTORIAL_COMMANDS:
         argv = [sys.executable, *command.split()[1:]]
         done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=900)
+                              timeout=1800)
         assert done.returncode == 0, done.stderr[-3000:]
         outputs.append(done.stdout)
     assert "blur_select" in outputs[0]

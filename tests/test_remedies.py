@@ -76,6 +76,8 @@ FAST: dict[str, dict[str, Any]] = {
     "bn_adapt": {},
     "tent": {"lr": 0.05},
     "head_refit": {},
+    "mixed_training": {"augment": ("lq", "jpeg"), "epochs": 8, "batch_size": 16, "lr": 1e-2,
+                       "progress": False},
     "lq_finetune": {"epochs": 8, "batch_size": 16, "lr": 1e-2, "progress": False},
     "add_kd": {"epochs": 8, "batch_size": 16, "lr": 1e-2, "progress": False},
     "restoration": {"epochs": 15, "batch_size": 16, "lr": 1e-2, "width": 8, "depth": 2,
@@ -171,7 +173,7 @@ def test_preprocessors_add_a_network_and_keep_the_detector(name: str, hq_detecto
     assert torch.equal(method.predict(x), again.predict(x))
 
 
-@pytest.mark.parametrize("name", ["lq_finetune", "add_kd"])
+@pytest.mark.parametrize("name", ["lq_finetune", "add_kd", "mixed_training"])
 def test_retraining_methods_change_a_copy(name: str, hq_detector, tmp_path) -> None:
     method, facts = fitted(name, hq_detector, tmp_path)
     assert method._detector is not hq_detector
@@ -189,6 +191,7 @@ EXPECTED_FLAGS = {  # what the remedies table shows; a change here is a change o
     "restoration": dict(retrains_detector=False, needs_labels=False, needs_paired_hq_lq=True, test_time=False),
     "stability_denoiser": dict(retrains_detector=False, needs_labels=False, needs_paired_hq_lq=True, test_time=False),
     "add_kd": dict(retrains_detector=True, needs_labels=True, needs_paired_hq_lq=True, test_time=False),
+    "mixed_training": dict(retrains_detector=True, needs_labels=True, needs_paired_hq_lq=True, test_time=False),
 }  # fmt: skip
 
 
