@@ -40,6 +40,7 @@ EXAMPLES = {
     "table": "python -m bench table main --format latex\n  python -m bench table all --out paper_tables/",
     "reproduce": "python -m bench reproduce main\n  python -m bench reproduce offset_m --detector xception",
     "prepare": "python -m bench prepare --dataset ffpp --root /data/FaceForensics++ --profile paper",
+    "diagnose": "python -m bench diagnose --run pixel_bleach-xception-FaceSwap-c40-0123456789ab",
 }
 
 
@@ -126,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compressions", default=None, help="comma list (default: the profile's HQ and LQ)")
     _axes(p)
     _common(p)
+
+    p = add("diagnose", "How a fitted Pixel Bleach acts: feature norms, margins, rank order, "
+                        "bleach similarity, the offset sample's I (inference only).")
+    p.add_argument("--run", required=True, metavar="RUN_ID", help="a pixel_bleach run id (results/runs/RUN_ID.json)")
+    p.add_argument("--results", default="results", type=Path, help="results folder (default: results)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default: cpu)")
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     return parser
 
 
@@ -290,8 +298,22 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    import json
+
+    from bench.diagnose import diagnose, format_report
+
+    try:
+        report = diagnose(args.results, args.run, args.device)
+    except ValueError as exc:  # not a pixel_bleach run
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=1) if args.json else format_report(report))
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "list": cmd_list, "table": cmd_table, "reproduce": cmd_reproduce,
-            "prepare": cmd_prepare}
+            "prepare": cmd_prepare, "diagnose": cmd_diagnose}
 
 
 def main(argv: list[str] | None = None) -> int:
