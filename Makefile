@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench-speed clean-results
+.PHONY: run test lint bench-speed clean-results gpu-check gpu-wheels
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,3 +26,18 @@ bench-speed: $(STAMP)
 
 clean-results:
 	rm -rf results/runs results/cache results/checkpoints results/tables results/work
+
+# The prepared GPU check (bench/gpu_check.py): one JSON under $(GPU_OUT). Runs with the GPU image's
+# python3 (or this .venv where it exists); wheels in .whl/ (make gpu-wheels, where pip can reach
+# PyPI) are installed into /tmp/site first, for packages the GPU image lacks.
+GPU_PY ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+GPU_OUT ?= results/gpu
+GPU_CHECK_ARGS ?=
+GPU_WHEELS = $(shell grep -iE '^(mmengine-lite|addict|yapf|termcolor|platformdirs|kornia|kornia_rs)==' constraints.txt)
+
+gpu-check:
+	@if ls .whl/*.whl >/dev/null 2>&1; then $(GPU_PY) -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl; fi
+	PYTHONPATH=/tmp/site$${PYTHONPATH:+:$$PYTHONPATH} PYTHONUNBUFFERED=1 $(GPU_PY) -m bench.gpu_check --out $(GPU_OUT) $(GPU_CHECK_ARGS)
+
+gpu-wheels:
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl $(GPU_WHEELS)

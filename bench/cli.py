@@ -1,9 +1,10 @@
-"""The command line: ``python -m bench run|list|table|reproduce|prepare``.
+"""The command line: ``python -m bench run|list|table|reproduce|prepare|calibrate``.
 
 ``run`` evaluates a method against the detectors on the LQ test set (and the
 ``none`` baseline on HQ and LQ), writes one record per run and renders the
 main and cross-compression tables. ``table`` renders from records alone;
-``reproduce`` runs what a table needs, then renders it.
+``reproduce`` runs what a table needs, then renders it. ``calibrate`` reports,
+from records alone, how the testbed compares with FaceForensics++'s pattern.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ from bench.registry import (
     REGISTRIES,
     TABLES,
     UnknownNameError,
+    attribute,
     describe,
     known_names,
     load_plugins,
+    registered_names,
     resolve,
 )
 from bench.spec import canonical_json
 from bench.store import CorruptRecordError, ResultsStore
-from bench.tables import GridContext, MainResults, Table, get_table, render
+from bench.tables import GridContext, MainResults, RecordSet, Table, get_table, render, seed_grid
 
 EXAMPLES = {
     "run": "python -m bench run --method pixel_bleach --detector all\n"
@@ -40,6 +43,12 @@ EXAMPLES = {
     "table": "python -m bench table main --format latex\n  python -m bench table all --out paper_tables/",
     "reproduce": "python -m bench reproduce main\n  python -m bench reproduce offset_m --detector xception",
     "prepare": "python -m bench prepare --dataset ffpp --root /data/FaceForensics++ --profile paper",
+    "calibrate": "python -m bench calibrate\n  python -m bench calibrate --seeds 0,1,2 --detector xception",
+    "sweep": "python -m bench sweep --detector xception --method none,threshold,pixel_bleach "
+             "--compression h264_crf18:45:3,jpeg_q10:95:10,deeperforensics\n"
+             "  python -m bench sweep --detector xception --compression c40,jpeg_q50 --dry-run",
+    "figures": "python -m bench figures\n  python -m bench figures --run RUN_ID --out paper_figures/",
+    "report": "python -m bench report\n  python -m bench report --profile smoke --detector tiny",
     "diagnose": "python -m bench diagnose --run pixel_bleach-xception-FaceSwap-c40-0123456789ab",
 }
 
@@ -71,10 +80,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE",
                    help="override profile keys (faces.size=96, train.epochs=5) or method parameters "
                         "(method.s=0.01, method.use_rem=False)")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import a module that registers extra detectors/methods/compressions/datasets")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE|FILE.py",
+                   help="import a module or a .py file that registers extra "
+                        "detectors/methods/compressions/datasets (repeatable)")
     p.add_argument("--dataset", default=None, help="dataset source (default: the profile's)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default=None, metavar="0,1,2",
+                   help="several seeds (a comma list; overrides --seed): the grid runs once per seed, "
+                        "one detector per seed, and tables show mean ± sd across seeds")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -83,6 +96,42 @@ def _axes(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manipulation", default="all", help="a manipulation name, a comma list, or all")
     p.add_argument("--train-compression", default=None, help="HQ compression the detector trains on")
     p.add_argument("--test-compression", default=None, help="LQ compression to test (and fit the method) on")
+
+
+def _executor(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("jobs (bench/executor.py)")
+    g.add_argument("--executor", default="inline", choices=["inline", "local", "slurm"],
+                   help="inline: in this process (default); local: one subprocess job per detector "
+                        "group through submitit; slurm: one Slurm job per detector group")
+    g.add_argument("--slurm-partition", default=None, help="Slurm partition (--executor slurm)")
+    g.add_argument("--gpus-per-job", type=int, default=0, help="GPUs per job (default: 0)")
+    g.add_argument("--cpus-per-job", type=int, default=None, help="CPUs per job (default: the cluster's)")
+    g.add_argument("--timeout", type=int, default=240, metavar="MIN",
+                   help="minutes per job; on Slurm a job at its limit is requeued (default: 240)")
+
+
+def _execute(args: argparse.Namespace, profile: dict[str, Any], specs: list) -> tuple[Any, ResultsStore]:
+    """Run ``specs`` in this process, or as submitit jobs (one per detector group) and wait."""
+    from types import SimpleNamespace
+
+    if args.executor == "inline":
+        from bench.engine import Engine
+
+        engine = Engine(profile, args.results, args.device, progress=not args.quiet)
+        return engine.run(specs, force=args.force), engine.store
+    from bench.executor import submit_grid, wait
+
+    jobs = submit_grid(specs, profile, args.results, executor=args.executor, device=args.device,
+                       force=args.force, partition=args.slurm_partition,
+                       gpus_per_job=args.gpus_per_job, timeout_min=args.timeout,
+                       cpus_per_job=args.cpus_per_job)
+    print(f"submitted {len(jobs)} job(s) ({args.executor}): {', '.join(str(j.job_id) for j in jobs)}; "
+          f"logs in {args.results / 'jobs'}")
+    merged = wait(jobs, progress=not args.quiet)
+    for failed in merged["failed"]:
+        print(f"job {failed['job']} failed: {failed['error']} (log: {failed['log']}); "
+              f"run the same command again to finish its runs", file=sys.stderr)
+    return SimpleNamespace(**merged), ResultsStore(args.results)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     _axes(p)
     _common(p)
     p.add_argument("--force", action="store_true", help="re-run runs whose record exists")
+    _executor(p)
 
     p = add("list", "List what is registered: detectors, methods, compressions, datasets, tables.")
     p.add_argument("what", nargs="?", choices=sorted(REGISTRIES), help="one registry (default: all)")
@@ -121,10 +171,44 @@ def build_parser() -> argparse.ArgumentParser:
     _axes(p)
     _common(p)
     p.add_argument("--force", action="store_true")
+    _executor(p)
+
+    p = add("calibrate", "Report, from the 'none' records alone, where the testbed stands against "
+                         "FaceForensics++'s compression pattern (issue 10's targets).")
+    _axes(p)
+    _common(p)
+    p.add_argument("--strict", action="store_true", help="exit 1 if any judged target fails")
 
     p = add("prepare", "Extract, crop and cache the faces of a dataset for a profile.")
     p.add_argument("--root", type=Path, default=None, help="dataset root (e.g. FaceForensics++ folder)")
     p.add_argument("--compressions", default=None, help="comma list (default: the profile's HQ and LQ)")
+    _axes(p)
+    _common(p)
+
+    p = add("sweep", "Evaluate a frozen detector and remedies (fitted once, on the LQ compression) "
+                     "across compression levels; write a CSV and acc/AUC-vs-severity figures.")
+    p.add_argument("--method", default="none,threshold,pixel_bleach", help="comma list of methods")
+    p.add_argument("--compression", default="h264_crf18:45:3,jpeg_q10:95:10,deeperforensics",
+                   help="comma list of levels: NAME<start>:<stop>:<step> (stop included), a bare "
+                        "name, or the group deeperforensics (see bench/sweep.py)")
+    p.add_argument("--out", type=Path, default=None, help="folder of sweep.csv (default: RESULTS/sweep)")
+    p.add_argument("--dry-run", action="store_true", help="print the levels and the run count only")
+    p.add_argument("--force", action="store_true")
+    _axes(p)
+    _common(p)
+    p.set_defaults(detector="xception")
+
+    p = add("figures", "Draw Figs. 4-7 from saved run arrays (nothing is trained or run).")
+    p.add_argument("--run", default=None, help="the run id to draw (default: a Pixel Bleach run "
+                                               "with default parameters, else the newest with arrays)")
+    p.add_argument("--out", type=Path, default=None, help="folder (default: RESULTS/figures)")
+    p.add_argument("--results", default="results", type=Path, help="results folder (default: results)")
+    p.add_argument("--seed", type=int, default=0, help="t-SNE seed")
+
+    p = add("report", "Write RESULTS/report.html: every table, the figures and each run's metadata.")
+    p.add_argument("--out", type=Path, default=None, help="the HTML file (default: RESULTS/report.html)")
+    p.add_argument("--no-draw", action="store_true",
+                   help="embed the figures already under RESULTS/figures without redrawing Figs. 4-7")
     _axes(p)
     _common(p)
 
@@ -152,8 +236,7 @@ def _names(arg: str, registry_all: list[str], what: str) -> tuple[str, ...]:
 
 def default_detectors() -> list[str]:
     """``--detector all``: every registered detector not marked ``hidden`` (test-only models)."""
-    return [n for n in known_names(DETECTORS)
-            if n in DETECTORS.module_dict and not getattr(DETECTORS.module_dict[n], "hidden", False)]
+    return [n for n in registered_names(DETECTORS) if not attribute(DETECTORS, n, "hidden", False)]
 
 
 def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
@@ -165,14 +248,14 @@ def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
     elif getattr(args, "root", None):
         profile["dataset"]["root"] = str(args.root)
     dataset = profile["dataset"]["type"]
-    source_cls = resolve(DATASETS, dataset)
-    manips = list(getattr(source_cls, "manipulations", ()))
+    manips = list(attribute(DATASETS, dataset, "manipulations", ()))
     chosen = _names(args.manipulation, manips, "manipulation")
     unknown = [m for m in chosen if m not in manips]
     if unknown:
         raise SystemExit(f"unknown manipulation(s) {unknown} for dataset {dataset!r}; known: {manips}")
+    seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else (args.seed,)
     ctx = GridContext(
-        dataset=dataset, profile=args.profile, seed=args.seed,
+        dataset=dataset, profile=args.profile, seed=seeds[0], seeds=seeds if len(seeds) > 1 else (),
         detectors=_names(args.detector, default_detectors(), "detector"),
         manipulations=chosen,
         train_compression=args.train_compression or profile["train_compression"],
@@ -183,11 +266,24 @@ def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
     return ctx, profile
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``--seeds 0,1,2`` -> (0, 1, 2); a clear error on anything else."""
+    try:
+        seeds = tuple(dict.fromkeys(int(t) for t in text.split(",") if t.strip()))
+    except ValueError:
+        raise SystemExit(f"--seeds: expected a comma list of integers like 0,1,2, got {text!r}") from None
+    if not seeds:
+        raise SystemExit("--seeds: no seed given")
+    return seeds
+
+
 def _method_params(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``method.*`` options, given to each method that declares the key (others run as they are)."""
+    if not params:  # nothing to hand out: no method module (torch) needs importing
+        return {}
     from bench.engine import accepted_kwargs
 
-    out = {name: accepted_kwargs(cls, params) for name, cls in METHODS.module_dict.items()}
+    out = {name: accepted_kwargs(resolve(METHODS, name), params) for name in registered_names(METHODS)}
     unused = set(params) - {k for taken in out.values() for k in taken}
     if unused:
         raise SystemExit(f"--cfg-options: no method takes {sorted(unused)}")
@@ -201,12 +297,12 @@ def _tables(name: str) -> list[Table]:
 
 def write_tables(tables: list[Table], ctx: GridContext, store: ResultsStore, out: Path,
                  formats: tuple[str, ...] = ("md", "latex"), echo: bool = True) -> list[Path]:
-    records = store.index()
+    records = RecordSet(store.index(), store)  # shared: arrays and paired tests computed once
     written = []
     out.mkdir(parents=True, exist_ok=True)
     for table in tables:
         for fmt in formats:
-            r = render(table, records, ctx, fmt)
+            r = render(table, records, ctx, fmt, store=store)
             path = out / f"{table.name}.{'md' if fmt == 'md' else 'tex'}"
             path.write_text(r.text, encoding="utf-8")
             written.append(path)
@@ -239,7 +335,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.engine import Engine
 
     started = time.perf_counter()
     load_plugins(args.plugin)
@@ -248,12 +343,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     main = MainResults()
     main.methods = ("none",) if args.method == "none" else ("none", args.method)
     cross = get_table("cross_compression")
-    specs = cross.grid(ctx) + main.grid(ctx)
-    engine = Engine(profile, args.results, args.device, progress=not args.quiet)
-    summary = engine.run(specs, force=args.force)
-    written = write_tables([main, cross], ctx, engine.store, args.results / "tables")
+    specs = seed_grid(cross, ctx) + seed_grid(main, ctx)
+    summary, store = _execute(args, profile, specs)
+    written = write_tables([main, cross], ctx, store, args.results / "tables")
     _print_summary(summary, written, started)
-    return 0
+    return 1 if getattr(summary, "failed", None) else 0
 
 
 def cmd_table(args: argparse.Namespace) -> int:
@@ -265,16 +359,82 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from bench.engine import Engine
 
     started = time.perf_counter()
     load_plugins(args.plugin)
     ctx, profile = context(args)
     tables = _tables(args.name)
-    engine = Engine(profile, args.results, args.device, progress=not args.quiet)
-    summary = engine.run([s for t in tables for s in t.grid(ctx)], force=args.force)
-    written = write_tables(tables, ctx, engine.store, args.results / "tables")
+    summary, store = _execute(args, profile, [s for t in tables for s in seed_grid(t, ctx)])
+    written = write_tables(tables, ctx, store, args.results / "tables")
+    if args.name == "all":  # and what a reader looks at: the figures and the results page
+        written += _figures_and_report(args, ctx, tables)
     _print_summary(summary, written, started)
+    return 1 if getattr(summary, "failed", None) else 0
+
+
+def _figures_and_report(args: argparse.Namespace, ctx: GridContext, tables: list[Table],
+                        draw: bool = True) -> list[Path]:
+    from bench.figures import draw_all
+    from bench.report import write_report
+
+    written: list[Path] = []
+    if draw:
+        drawn, skipped = draw_all(args.results, seed=args.seed)
+        written += [d.paths[0] for d in drawn]
+        for why in skipped:
+            print(f"figure skipped: {why}")
+    written.append(write_report(args.results, ctx, tables, getattr(args, "out", None)))
+    return written
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from bench import sweep
+    from bench.engine import Engine
+
+    started = time.perf_counter()
+    load_plugins(args.plugin)
+    ctx, profile = context(args)
+    try:
+        levels = sweep.parse_levels(args.compression)
+        methods = sweep.methods_list(args.method, known_names(METHODS))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    specs = sweep.sweep_specs(ctx, methods, levels)
+    print(f"sweep: {len(ctx.detectors)} detector(s) x {len(methods)} method(s) x {len(levels)} "
+          f"level(s) x {len(ctx.manipulations)} manipulation(s) = {len(specs)} runs; remedies fitted "
+          f"on {ctx.test_compression}\nlevels: " + ", ".join(lv.name for lv in levels))
+    if args.dry_run:
+        return 0
+    engine = Engine(profile, args.results, args.device, progress=not args.quiet)
+    summary = engine.run(specs, force=args.force)
+    df = sweep.sweep_rows(engine.store.index(), ctx, methods, levels)
+    csv = sweep.write_csv(df, (args.out or args.results / "sweep") / "sweep.csv")
+    drawn = sweep.plot_all(df, args.results / "figures")
+    print(f"ran {len(summary.ran)} run(s), skipped {len(summary.skipped)} with existing records")
+    print("csv: " + str(csv))
+    print("figures: " + ", ".join(str(d.paths[0]) for d in drawn))
+    print(f"total {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    from bench.figures import draw_all
+
+    drawn, skipped = draw_all(args.results, run=args.run, out=args.out, seed=args.seed)
+    for d in drawn:
+        print(" ".join(str(p) for p in d.paths))
+    for why in skipped:
+        print(f"skipped {why}", file=sys.stderr)
+    return 0 if drawn else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    load_plugins(args.plugin)
+    ctx, _ = context(args)
+    tables = _tables("all")
+    for path in _figures_and_report(args, ctx, tables, draw=not args.no_draw):
+        print(path)
     return 0
 
 
@@ -298,6 +458,21 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from bench.calibration import report
+
+    load_plugins(args.plugin)
+    ctx, _ = context(args)
+    store = ResultsStore(args.results)
+    text, checks = report(RecordSet(store.index(), store), ctx)
+    out = args.results / "tables" / "calibration.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(text)
+    print(f"written: {out}")
+    return 1 if args.strict and any(c.holds is False for c in checks) else 0
+
+
 def cmd_diagnose(args: argparse.Namespace) -> int:
     import json
 
@@ -313,7 +488,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "table": cmd_table, "reproduce": cmd_reproduce,
-            "prepare": cmd_prepare, "diagnose": cmd_diagnose}
+            "prepare": cmd_prepare, "calibrate": cmd_calibrate, "sweep": cmd_sweep,
+            "figures": cmd_figures, "report": cmd_report, "diagnose": cmd_diagnose}
 
 
 def main(argv: list[str] | None = None) -> int:

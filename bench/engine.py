@@ -6,6 +6,9 @@ detector on the train compression, fits the method on the LQ train split
 Detector checkpoints are cached by (dataset, manipulation, detector, train
 compression, profile, seed) and shared by every method; face crops are cached
 by the face cache. A run whose record exists is skipped unless ``force``.
+Each record carries 95 % bootstrap intervals over videos (``acc_ci``, ``auc_ci``;
+the profile's optional ``intervals`` section sets them, see bench/intervals.py),
+and its per-face arrays are saved beside it as ``runs/<run_id>.npz``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from bench.executor import detector_lock
+from bench.intervals import BootstrapConfig, add_intervals
 from bench.metrics import compute_metrics
 from bench.registry import DATASETS, DETECTORS, METHODS, build, resolve
 from bench.spec import RunSpec, canonical_json
@@ -31,6 +36,8 @@ from bench.store import ResultsStore
 from datasets.base import ClipSource
 from datasets.faceset import FaceSet
 from detectors.base import Detector
+from methods.fit_data import TEST_BATCH_SIZE, build_fit_data, hand_over
+from methods.fit_data import flags as fit_flags
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -91,6 +98,23 @@ def predict_probs(predict: Callable[[torch.Tensor], torch.Tensor], faces: FaceSe
         logits = predict(x.to(device))
         out.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
+
+
+def run_arrays(faces: FaceSet, probs: np.ndarray,
+               extra: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The per-face arrays saved beside a run's record: ``prob``, ``label``, ``video`` + ``extra``.
+
+    ``video`` is ``"<manipulation>/<video_id>"`` (``real/<id>`` for real faces). A key of
+    ``extra`` (a method's artifacts) that clashes with these three is an error.
+    """
+    clash = set(extra or {}) & {"prob", "label", "video"}
+    if clash:
+        raise ValueError(f"Method.artifacts returned reserved key(s) {sorted(clash)}; "
+                         "'prob', 'label' and 'video' are the engine's")
+    video = np.array([f"{m}/{v}" for m, v in zip(faces.manipulations.tolist(),
+                                                 faces.video_ids.tolist())], dtype=str)
+    return {**(extra or {}), "prob": np.asarray(probs, dtype=np.float32),
+            "label": np.asarray(faces.labels, dtype=np.int8), "video": video}
 
 
 @dataclass
@@ -199,12 +223,13 @@ class Engine:
         fp = self.source(spec.dataset).fingerprint()
         work = (self.results / "checkpoints" / f"{spec.dataset}-{fp}" / spec.profile /
                 f"{spec.detector}_{spec.train_compression}_{manip}_seed{spec.seed}_{size}px")
-        done = (work / "done.json").exists()
-        torch.manual_seed(spec.seed)
-        model = build(DETECTORS, spec.detector)
-        cfg = accepted_kwargs(train_detector, dict(self.profile["train"]))
-        info = train_detector(model, train, val, work, device=str(self.device), seed=spec.seed,
-                              progress=self.progress, **cfg)
+        with detector_lock(work):  # concurrent jobs (--executor) never train one detector twice
+            done = (work / "done.json").exists()
+            torch.manual_seed(spec.seed)
+            model = build(DETECTORS, spec.detector)
+            cfg = accepted_kwargs(train_detector, dict(self.profile["train"]))
+            info = train_detector(model, train, val, work, device=str(self.device), seed=spec.seed,
+                                  progress=self.progress, **cfg)
         self.summary.cached["detectors"] += int(done)
         model = load_detector_checkpoint(build(DETECTORS, spec.detector), info["checkpoint"],
                                          trusted=True)
@@ -230,8 +255,14 @@ class Engine:
         fit_manip = spec.manipulation if self.method_per_manipulation else "all"
         test = self.faces(spec.dataset, spec.manipulation, spec.test_compression, "test", size)
         cfg = self.method_cfg(spec)
+        factory = resolve(METHODS, spec.method)
+        quiet = {"progress": self.progress} if "progress" in _parameters(factory) else {}
+        method = build(METHODS, {**cfg, **quiet})
+        # A test-time method adapts to one test set: fitted afresh for each.
+        on_test = ({"test": [spec.manipulation, spec.test_compression]}
+                   if fit_flags(method)["test_time"] else {})
         fit_key = canonical_json({"det": det_info["checkpoint"], "cfg": cfg, "fit": fit_c,
-                                  "manip": fit_manip, "seed": spec.seed})
+                                  "manip": fit_manip, "seed": spec.seed, **on_test})
         work = self.results / "work" / hashlib.sha256(fit_key.encode()).hexdigest()[:16]
         t = self.clock.add("faces", t)
         t_fit = time.perf_counter()
@@ -244,17 +275,23 @@ class Engine:
                 train_lq = balance_classes(train_lq, spec.seed)
                 val_lq = balance_classes(val_lq, spec.seed)
             t = self.clock.add("faces", t)
-            factory = resolve(METHODS, spec.method)
-            quiet = {"progress": self.progress} if "progress" in _parameters(factory) else {}
-            method = build(METHODS, {**cfg, **quiet})
-            facts = method.fit(detector, train_lq, val_lq, work, self.device) or {}
+            data, bundle_facts = build_fit_data(
+                method, train_lq, val_lq, compression=fit_c, seed=spec.seed, test_lq=lambda: test,
+                hq=lambda split: self.faces(spec.dataset, fit_manip, spec.train_compression,
+                                            split, size))
+            facts = {**hand_over(method, detector, data, work, self.device), **bundle_facts}
             facts["fit_on"] = {"manipulation": fit_manip, "compression": fit_c,
-                               "n_train": len(train_lq), "n_val": len(val_lq)}
+                               "n_train": len(data.train_lq), "n_val": len(data.val_lq)}
             self._methods[fit_key] = (method, facts)
         fit_s = time.perf_counter() - t_fit
         t = self.clock.add(f"method fit ({spec.method})", t)
-        probs = predict_probs(method.predict, test, self.device)
+        t_pred = time.perf_counter()
+        probs = predict_probs(method.predict, test, self.device, batch_size=TEST_BATCH_SIZE)
+        predict_s = time.perf_counter() - t_pred
         metrics = compute_metrics(test.labels, probs, test.video_keys)
+        arrays = run_arrays(test, probs, method.artifacts(test, self.device)
+                            if hasattr(method, "artifacts") else {})
+        metrics = add_intervals(metrics, arrays, BootstrapConfig.from_dict(self.profile.get("intervals")))
         self.clock.add("evaluation", t)
         facts = {**facts, "method_cfg": cfg, "n_test_faces": len(test),
                  "detector_best_val_acc": det_info.get("best_val_acc"),
@@ -263,10 +300,11 @@ class Engine:
                                      ("test", spec.test_compression))}}
         return self.store.write(
             spec, metrics,
-            timings={"method_fit_s": fit_s, "total_s": time.perf_counter() - t0,
+            timings={"method_fit_s": fit_s, "predict_s": predict_s, "total_s": time.perf_counter() - t0,
                      "detector_train_s": det_info.get("seconds")},
             checkpoints={"detector": str(det_info["checkpoint"]), "method_work_dir": str(work)},
             facts=json.loads(json.dumps(facts, default=str)),
+            arrays=arrays,
         )
 
     def run(self, specs: Sequence[RunSpec], force: bool = False) -> RunSummary:
@@ -277,7 +315,7 @@ class Engine:
             else:
                 todo.append(spec)
         # Group by detector so each is trained once and kept in memory while it is used.
-        todo.sort(key=lambda s: (s.detector, s.manipulation, s.method != "none", s.method))
+        todo.sort(key=lambda s: (s.detector, s.seed, s.manipulation, s.method != "none", s.method))
         bar = tqdm(todo, desc="runs", unit="run", disable=not self.progress or not todo)
         for spec in bar:
             bar.set_postfix_str(f"{spec.detector}/{spec.manipulation}/{spec.method}/{spec.test_compression}")

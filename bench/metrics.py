@@ -7,12 +7,14 @@ its frames' probabilities. Videos are keyed by ``(manipulation, video_id)``
 so that two fakes with the same file name under two manipulations never
 merge. Accuracy and the counts use the threshold 0.5 on the probability of
 "fake" (argmax of two logits). Percentages are returned as 0-100 floats, as
-the paper prints them.
+the paper prints them. With one class only, AUC, EER and AP are undefined:
+they are ``None`` and ``undefined`` says why (records stay strict JSON).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score, roc_curve
@@ -26,22 +28,24 @@ def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((fpr[i] + fnr[i]) / 2.0)
 
 
-def _level(labels: np.ndarray, prob: np.ndarray, threshold: float) -> dict[str, float]:
+def _level(labels: np.ndarray, prob: np.ndarray, threshold: float) -> dict[str, Any]:
     pred = (prob >= threshold).astype(np.int64)
     tn, fp, fn, tp = confusion_matrix(labels, pred, labels=[0, 1]).ravel()
     both = len(np.unique(labels)) == 2
-    nan = float("nan")
-    return {
+    out: dict[str, float | int | str | None] = {
         "acc": float(100.0 * (tp + tn) / max(len(labels), 1)),
-        "auc": float(100.0 * roc_auc_score(labels, prob)) if both else nan,
-        "eer": float(100.0 * equal_error_rate(labels, prob)) if both else nan,
-        "ap": float(100.0 * average_precision_score(labels, prob)) if both else nan,
+        "auc": float(100.0 * roc_auc_score(labels, prob)) if both else None,
+        "eer": float(100.0 * equal_error_rate(labels, prob)) if both else None,
+        "ap": float(100.0 * average_precision_score(labels, prob)) if both else None,
         "tp": int(tp),
         "fp": int(fp),
         "tn": int(tn),
         "fn": int(fn),
         "n": int(len(labels)),
     }
+    if not both:
+        out["undefined"] = "auc, eer, ap: the labels hold one class only"
+    return out
 
 
 def video_scores(
@@ -66,7 +70,7 @@ def compute_metrics(
     prob_fake: Sequence[float] | np.ndarray,
     video_keys: Sequence[tuple[str, str]] | None = None,
     threshold: float = 0.5,
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, Any]]:
     """``{"frame": {...}, "video": {...}}`` (``video`` only when keys are given)."""
     labels = np.asarray(labels, dtype=np.int64)
     prob = np.asarray(prob_fake, dtype=np.float64)

@@ -1,4 +1,4 @@
-"""The paper's tables: each knows the grid of runs it needs and lays records out like the paper.
+r"""The paper's tables: each knows the grid of runs it needs and lays records out like the paper.
 
 A table never runs anything: it reads run records from the store, and a
 missing run shows as a dash with the count of missing runs under the table.
@@ -8,6 +8,18 @@ never mixed into measured cells.
 
 Rendering: pandas ``to_markdown`` (tabulate) and ``Styler.to_latex`` with
 booktabs rules and multicolumn headers.
+
+Error bars (issue 10). A measured accuracy or AUC of one seed shows as ``72.6 ±2.9``
+(markdown) or ``$72.6 \pm 2.9$`` (LaTeX): the value and *half the width* of its 95 %
+bootstrap interval over test videos (percentile intervals are slightly asymmetric;
+the exact ``[lo, hi]`` is in the record's ``acc_ci``/``auc_ci``, or is computed from
+the run's ``.npz`` for records written before intervals were stored). When the
+context holds several seeds (``--seeds 0,1,2``) a cell is the mean ± the standard
+deviation across the seeds present. A remedy's cell is marked ``*`` (``^{*}``) when
+its paired bootstrap difference from ``none`` on the same faces is significant at
+95 % (with several seeds: in every seed, with the same sign). Table I's drop carries
+the paired interval of C23 minus C40 on the same videos. Each table says so in its
+caption.
 """
 
 from __future__ import annotations
@@ -15,12 +27,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 
+from bench.intervals import BootstrapConfig, paired_bootstrap, video_bootstrap
 from bench.registry import TABLES
 from bench.spec import RunSpec
 
@@ -45,6 +59,13 @@ class GridContext:
     test_compression: str = "c40"
     options: str = "{}"
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per method, explicit
+    seeds: tuple[int, ...] = ()  # several seeds (--seeds); empty = just ``seed``
+
+    def seed_list(self) -> tuple[int, ...]:
+        return tuple(self.seeds) or (self.seed,)
+
+    def for_seed(self, seed: int) -> GridContext:
+        return replace(self, seed=seed, seeds=())
 
     def spec(self, *, detector: str, manipulation: str, method: str,
              test_compression: str | None = None, fit_compression: str = "",
@@ -64,6 +85,133 @@ def metric(record: dict[str, Any] | None, name: str, level: str = "frame") -> fl
         return None
     value = record["metrics"].get(level, {}).get(name)
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+COUNTS = ("tp", "fp", "tn", "fn", "n")
+BOOT = BootstrapConfig()  # how tables compute intervals missing from old records
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A measured number with its spread (CI half-width or sd across seeds) and a mark."""
+
+    value: float
+    spread: float | None = None
+    mark: bool = False
+    digits: int = 1
+
+    def format(self, fmt: str) -> str:
+        value = f"{self.value:.{self.digits}f}"
+        if fmt == "latex":
+            body = value if self.spread is None else f"{value} \\pm {self.spread:.{self.digits}f}"
+            return f"${body}{'^{*}' if self.mark else ''}$"
+        body = value if self.spread is None else f"{value} ±{self.spread:.{self.digits}f}"
+        return body + ("*" if self.mark else "")
+
+    def __str__(self) -> str:
+        return self.format("md")
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+
+class RecordSet(dict):
+    """Records by spec, plus the store their per-face arrays come from (for intervals and
+    paired tests) and caches of what was computed from them."""
+
+    def __init__(self, records: dict[RunSpec, dict[str, Any]], store: Any = None) -> None:
+        super().__init__(records)
+        self.store = store
+        self._arrays: dict[RunSpec, dict[str, np.ndarray] | None] = {}
+        self._boot: dict[RunSpec, dict[str, Any] | None] = {}
+        self._paired: dict[tuple[RunSpec, RunSpec], dict[str, Any] | None] = {}
+
+    def arrays(self, spec: RunSpec) -> dict[str, np.ndarray] | None:
+        if spec not in self._arrays:
+            ok = self.store is not None and spec in self and self.store.has_arrays(spec)
+            self._arrays[spec] = self.store.arrays(spec) if ok else None
+        return self._arrays[spec]
+
+    def interval(self, spec: RunSpec, name: str, level: str) -> list[float] | None:
+        """The record's ``<name>_ci``, else one computed from the run's arrays (or None)."""
+        rec = self.get(spec)
+        ci = None if rec is None else rec["metrics"].get(level, {}).get(f"{name}_ci")
+        if ci is not None or name not in ("acc", "auc"):
+            return ci
+        if spec not in self._boot:
+            arr = self.arrays(spec)
+            self._boot[spec] = None if arr is None else \
+                video_bootstrap(arr["prob"], arr["label"], arr["video"], BOOT)
+        boot = self._boot[spec]
+        return None if boot is None or level not in boot else boot[level].get(f"{name}_ci")
+
+    def paired(self, a: RunSpec, b: RunSpec, name: str, level: str) -> dict[str, Any] | None:
+        """The paired bootstrap of run ``a`` minus run ``b`` on the same faces (or None)."""
+        if (a, b) not in self._paired:
+            arr_a, arr_b = self.arrays(a), self.arrays(b)
+            try:
+                self._paired[(a, b)] = None if arr_a is None or arr_b is None else \
+                    paired_bootstrap(arr_a, arr_b, BOOT)
+            except ValueError:  # not the same faces: no paired test
+                self._paired[(a, b)] = None
+        res = self._paired[(a, b)]
+        return None if res is None or name not in res.get(level, {}) else res[level][name]
+
+
+def baseline_spec(spec: RunSpec) -> RunSpec:
+    """The ``none`` run on the same detector and test set as ``spec``."""
+    return replace(spec, method="none", method_params="{}", fit_compression="")
+
+
+def _records(records: dict[RunSpec, dict[str, Any]]) -> RecordSet:
+    return records if isinstance(records, RecordSet) else RecordSet(records)
+
+
+def measured(records: dict[RunSpec, dict[str, Any]], ctx: GridContext, spec: RunSpec, name: str,
+             level: str = "frame") -> Cell | str:
+    """A measured cell over ``ctx``'s seeds: one seed -> value ± CI half-width; several ->
+    mean ± sd; marked if the paired difference from ``none`` is significant (in every seed)."""
+    records = _records(records)
+    specs = [replace(spec, seed=s) for s in ctx.seed_list()]
+    found = [(s, metric(records.get(s), name, level)) for s in specs]
+    found = [(s, v) for s, v in found if v is not None]
+    if not found:
+        return DASH
+    tests = []
+    if spec.method != "none":
+        tests = [records.paired(s, baseline_spec(s), name, level) for s, _ in found]
+    signs = {np.sign(t["diff"]) for t in tests if t is not None and t["significant"]}
+    mark = bool(tests) and all(t is not None and t["significant"] for t in tests) and len(signs) == 1
+    values = [float(v) for _, v in found]
+    if len(found) > 1 or len(ctx.seed_list()) > 1:
+        sd = float(np.std(values, ddof=1)) if len(values) > 1 else None
+        return Cell(float(np.mean(values)), sd, mark)
+    if name in COUNTS:
+        return fmt_cell(found[0][1]) + ("*" if mark else "")
+    ci = records.interval(found[0][0], name, level)
+    return Cell(values[0], None if ci is None else (ci[1] - ci[0]) / 2, mark,
+                digits=1 if ci is not None else 2)
+
+
+def measured_drop(records: dict[RunSpec, dict[str, Any]], ctx: GridContext, hq: RunSpec,
+                  lq: RunSpec, name: str = "acc", level: str = "frame") -> Cell | str:
+    """``hq`` minus ``lq`` (Table I's drop): one seed -> ± half-width of the paired interval
+    over the same videos; several seeds -> mean ± sd of the per-seed drops."""
+    records = _records(records)
+    drops, cis = [], []
+    for seed in ctx.seed_list():
+        a, b = replace(hq, seed=seed), replace(lq, seed=seed)
+        va, vb = metric(records.get(a), name, level), metric(records.get(b), name, level)
+        if va is None or vb is None:
+            continue
+        drops.append(va - vb)
+        cis.append(records.paired(a, b, name, level))
+    if not drops:
+        return DASH
+    if len(ctx.seed_list()) > 1:
+        return Cell(float(np.mean(drops)), float(np.std(drops, ddof=1)) if len(drops) > 1 else None)
+    ci = cis[0]["ci"] if cis[0] is not None else None
+    return Cell(drops[0], None if ci is None else (ci[1] - ci[0]) / 2, digits=1 if ci else 2)
 
 
 def fmt_cell(value: Any, digits: int = 2) -> str:
@@ -124,19 +272,48 @@ def _latex(df: pd.DataFrame, caption: str, label: str) -> str:
     )
 
 
+def seed_grid(table: Table, ctx: GridContext) -> list[RunSpec]:
+    """The runs ``table`` needs for every seed of ``ctx``."""
+    return [s for seed in ctx.seed_list() for s in table.grid(ctx.for_seed(seed))]
+
+
+def error_bar_note(ctx: GridContext, fmt: str = "md") -> str:
+    """What the ± and the mark mean, for a table's caption."""
+    latex = fmt == "latex"
+    pm, star, pct = ("$\\pm$", "$^{*}$", "\\%") if latex else ("±", "*", "%")
+    seeds = ctx.seed_list()
+    if len(seeds) > 1:
+        return (f"Cells: mean {pm} standard deviation across seeds {', '.join(map(str, seeds))}. "
+                f"{star}: the paired bootstrap difference from `none` (same faces, resampling "
+                f"videos, 95 {pct}) is significant in every seed, with the same sign.")
+    return (f"Cells: value {pm} half-width of the 95 {pct} bootstrap interval over test videos "
+            f"({BOOT.n_boot} percentile replicates; exact bounds in the records; a cell without {pm}: its "
+            f"run saved no per-face arrays). {star}: the paired bootstrap difference from "
+            f"`none` on the same faces is significant at 95 {pct}.")
+
+
 def render(table: Table, records: dict[RunSpec, dict[str, Any]], ctx: GridContext,
-           fmt: str = "md") -> Rendered:
-    """Render ``table`` from ``records`` in markdown (``md``) or LaTeX (``latex``)."""
+           fmt: str = "md", store: Any = None) -> Rendered:
+    """Render ``table`` from ``records`` in markdown (``md``) or LaTeX (``latex``).
+
+    ``store`` (a :class:`bench.store.ResultsStore`) gives the runs' per-face arrays, for
+    intervals missing from old records and for the paired tests that mark cells.
+    """
     if fmt not in ("md", "latex"):
         raise ValueError(f"unknown format {fmt!r}; expected 'md' or 'latex'")
-    grid = table.grid(ctx)
+    if not isinstance(records, RecordSet) or (store is not None and store is not records.store):
+        records = RecordSet(records, store)
+    grid = seed_grid(table, ctx)
     missing = sum(1 for s in grid if s not in records)
-    ours = table.layout(records, ctx)
+    ours = table.layout(records, ctx).map(lambda c: c.format(fmt) if isinstance(c, Cell) else c)
     ref = table.reference(ctx)
-    where = (f"Measured on dataset `{ctx.dataset}`, profile `{ctx.profile}`, seed {ctx.seed}, "
+    seeds = ctx.seed_list()
+    seed_words = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
+    where = (f"Measured on dataset `{ctx.dataset}`, profile `{ctx.profile}`, {seed_words}, "
              f"train {ctx.train_compression} / test {ctx.test_compression}; "
              f"{len(grid) - missing} of {len(grid)} runs present"
-             + (f", {missing} missing (shown as {DASH})" if missing else "") + ".")
+             + (f", {missing} missing (shown as {DASH})" if missing else "") + ". "
+             + error_bar_note(ctx, fmt))
     ref_note = ("Published numbers from the paper (FaceForensics++, reference only, "
                 "not comparable to synthetic data).")
     if fmt == "md":
@@ -204,11 +381,12 @@ class CrossCompression(Table):
         for d in ctx.detectors:
             row = []
             for m in ctx.manipulations:
-                a = metric(records.get(ctx.spec(detector=d, manipulation=m, method="none",
-                                                test_compression=ctx.train_compression)), "acc")
-                b = metric(records.get(ctx.spec(detector=d, manipulation=m, method="none",
-                                                test_compression=ctx.test_compression)), "acc")
-                row += [fmt_cell(a), fmt_cell(b), fmt_cell(None if a is None or b is None else a - b)]
+                a = ctx.spec(detector=d, manipulation=m, method="none",
+                             test_compression=ctx.train_compression)
+                b = ctx.spec(detector=d, manipulation=m, method="none",
+                             test_compression=ctx.test_compression)
+                row += [measured(records, ctx, a, "acc"), measured(records, ctx, b, "acc"),
+                        measured_drop(records, ctx, a, b, "acc")]
             rows.append(row)
         return pd.DataFrame(rows, index=pd.Index([PRETTY.get(d, d) for d in ctx.detectors],
                                                  name="Backbone"), columns=cols)
@@ -235,9 +413,9 @@ class MainResults(Table):
                 index.append((PRETTY.get(d, d), "✓" if k != "none" else "×"))
                 row = []
                 for m in ctx.manipulations:
-                    rec = records.get(ctx.spec(detector=d, manipulation=m, method=k))
-                    row += [fmt_cell(metric(rec, "acc", self.level)),
-                            fmt_cell(metric(rec, "auc", self.level))]
+                    spec = ctx.spec(detector=d, manipulation=m, method=k)
+                    row += [measured(records, ctx, spec, "acc", self.level),
+                            measured(records, ctx, spec, "auc", self.level)]
                 rows.append(row)
         return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["Backbone", "RECG"]),
                             columns=cols)
@@ -259,16 +437,17 @@ def _ablation_rows(records: dict[RunSpec, dict[str, Any]], ctx: GridContext, det
                    metrics: Sequence[str], method: str = "pixel_bleach") -> pd.DataFrame:
     rows = []
     for _label, params in variants:
-        rec = records.get(ctx.spec(detector=detector, manipulation=manipulation, method=method,
-                                   params=params))
-        vals = {k: metric(rec, k) for k in ("acc", "auc", "fp", "fn")}
+        spec = ctx.spec(detector=detector, manipulation=manipulation, method=method, params=params)
         row = []
         for k in metrics:
-            if k == "fn/fp":
-                fp, fn = vals["fp"], vals["fn"]
-                row.append(DASH if fp in (None, 0) or fn is None else f"{fn / fp:.3f}")
+            if k == "fn/fp":  # of the counts summed over the seeds present
+                recs = [records.get(replace(spec, seed=s)) for s in ctx.seed_list()]
+                fp = [metric(r, "fp") for r in recs if metric(r, "fp") is not None]
+                fn = [metric(r, "fn") for r in recs if metric(r, "fn") is not None]
+                row.append(DASH if not fp or sum(fp) == 0 or len(fn) != len(fp)
+                           else f"{sum(fn) / sum(fp):.3f}")
             else:
-                row.append(fmt_cell(vals[k]))
+                row.append(measured(records, ctx, spec, k))
         rows.append(row)
     heads = [{"acc": "Acc", "auc": "AUC", "fp": "FP", "fn": "FN", "fn/fp": "FN/FP"}[k] for k in metrics]
     cols = pd.MultiIndex.from_tuples([(manipulation, h) for h in heads])
@@ -390,8 +569,8 @@ class Sota(Table):
         for k in self.methods:
             row = []
             for m in ctx.manipulations:
-                rec = records.get(ctx.spec(detector=d, manipulation=m, method=k))
-                row += [fmt_cell(metric(rec, "acc")), fmt_cell(metric(rec, "auc"))]
+                spec = ctx.spec(detector=d, manipulation=m, method=k)
+                row += [measured(records, ctx, spec, "acc"), measured(records, ctx, spec, "auc")]
             rows.append(row)
         return pd.DataFrame(rows, index=pd.Index(list(self.methods), name=f"Method ({PRETTY.get(d, d)})"),
                             columns=cols)
@@ -436,8 +615,8 @@ class CompressionAgnostic(Table):
                 index.append((PRETTY.get(d, d), "✓" if k != "none" else "×"))
                 row = []
                 for c in self.test_compressions:
-                    rec = records.get(self._spec(ctx, d, k, c))
-                    row += [fmt_cell(metric(rec, "acc")), fmt_cell(metric(rec, "auc"))]
+                    spec = self._spec(ctx, d, k, c)
+                    row += [measured(records, ctx, spec, "acc"), measured(records, ctx, spec, "auc")]
                 rows.append(row)
         return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["Backbone", "RECG"]),
                             columns=cols)
@@ -455,4 +634,5 @@ def table_names() -> list[str]:
     return known_names(TABLES)
 
 
-__all__ = ["GridContext", "Rendered", "Table", "get_table", "render", "table_names"]
+__all__ = ["Cell", "GridContext", "RecordSet", "Rendered", "Table", "get_table", "measured", "render",
+           "seed_grid", "table_names"]

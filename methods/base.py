@@ -1,20 +1,29 @@
 """The contract every remedy in ``METHODS`` answers.
 
 A method is given a detector trained on the high-quality compression and
-frozen. ``fit`` learns whatever the method needs from the low-quality train
-split (``val`` for model selection, never test); ``predict`` returns logits
-for faces as float ``[B,3,H,W]`` in ``[0, 1]``.
+frozen. ``fit`` learns whatever the method needs from one data bundle
+(:class:`methods.fit_data.FitData`: LQ train, LQ val for model selection, never
+test labels; HQ pairs and unlabelled test faces only where declared);
+``predict`` returns logits for faces as float ``[B,3,H,W]`` in ``[0, 1]``.
+The class flags below say what a method needs; the engine reads them and gives
+it only that (see :mod:`methods.fit_data`). The older call shape
+``fit(detector, train_lq, val_lq, work_dir, device)`` still works both ways: a
+plug-in that defines it is called so by the engine, and a caller that uses it
+on a bundle-style method has its two FaceSets wrapped into ``FitData``.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from datasets.faceset import FaceSet
 from detectors.base import Detector
+from methods.fit_data import FitData, is_old_style_fit
 
 
 def reject_unknown_options(method: str, unknown: dict[str, Any], valid: tuple[str, ...]) -> None:
@@ -27,24 +36,51 @@ def reject_unknown_options(method: str, unknown: dict[str, Any], valid: tuple[st
 class Method:
     """Base class of a ``METHODS`` entry."""
 
-    retrains_detector: ClassVar[bool] = False
-    needs_paired_hq_lq: ClassVar[bool] = False
+    retrains_detector: ClassVar[bool] = False  # changes any parameter or buffer: gets a copy
+    needs_labels: ClassVar[bool] = True  # False: the bundle's labels are stripped
+    needs_paired_hq_lq: ClassVar[bool] = False  # True: HQ faces paired with LQ train/val
+    needs_compression_known: ClassVar[bool] = False  # True: the LQ compression's name
+    test_time: ClassVar[bool] = False  # True: unlabelled LQ test faces; adapts at test time
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Let ``fit(detector, train_lq, val_lq, work_dir, device)`` calls reach a bundle-style ``fit``."""
+        super().__init_subclass__(**kwargs)
+        fit = cls.__dict__.get("fit")
+        if fit is None or is_old_style_fit(fit) or getattr(fit, "_takes_old_calls", False):
+            return
+
+        @functools.wraps(fit)
+        def fit_any(self: Method, detector: Detector, data: Any, *args: Any, **kw: Any) -> Any:
+            if isinstance(data, FaceSet) and args and isinstance(args[0], FaceSet):
+                data, args = FitData(data, args[0]), args[1:]
+            return fit(self, detector, data, *args, **kw)
+
+        fit_any._takes_old_calls = True  # type: ignore[attr-defined]
+        cls.fit = fit_any  # type: ignore[method-assign]
 
     def fit(
         self,
         detector: Detector,
-        train_lq: FaceSet,
-        val_lq: FaceSet,
+        data: FitData,
         work_dir: Path,
         device: torch.device,
     ) -> dict[str, Any]:
-        """Learn from LQ train (select on LQ val); return a dict of facts for the run record."""
+        """Learn from ``data`` (select on LQ val); return a dict of facts for the run record."""
         raise NotImplementedError
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Logits [B, 2] for faces in [0, 1]."""
         raise NotImplementedError
+
+    def artifacts(self, faces: FaceSet, device: torch.device) -> dict[str, np.ndarray]:
+        """Extra per-run arrays saved in the run's ``runs/<run_id>.npz`` (default: none).
+
+        The engine calls this once, after predicting the test ``faces``, and saves each
+        array under its key beside ``prob``, ``label`` and ``video`` (which a method must
+        not use). For figures and diagnosis; keep them small (a subsample, float16).
+        """
+        return {}
 
     def params(self) -> dict[str, Any]:
         """The parameters that identify this method in a run spec (JSON scalars only)."""

@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 import torch
 
 from bench.registry import METHODS
-from datasets.faceset import FaceSet
 from detectors.base import Detector
 from methods.base import Method, reject_unknown_options
+from methods.fit_data import FitData
 
 
 @METHODS.register_module(name="none")
@@ -19,6 +19,7 @@ class NoRemedy(Method):
 
     retrains_detector: ClassVar[bool] = False
     needs_paired_hq_lq: ClassVar[bool] = False
+    needs_labels: ClassVar[bool] = False  # it learns nothing
     config_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **unknown: Any) -> None:
@@ -29,8 +30,7 @@ class NoRemedy(Method):
     def fit(
         self,
         detector: Detector,
-        train_lq: FaceSet,
-        val_lq: FaceSet,
+        data: FitData,
         work_dir: Path,
         device: torch.device,
     ) -> dict[str, Any]:

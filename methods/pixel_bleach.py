@@ -101,6 +101,16 @@ original / bleach / bleached, and the fit's curves). ``last.pt`` (saved every
 epoch) resumes an interrupted fit. The detector stays in eval mode, its
 parameters get ``requires_grad=False`` during fit (restored after) and only the
 generator's parameters are in the optimiser.
+
+Devices: the fit runs on one device (the CPU or one GPU), also under ``torchrun``, where
+the detector's training is distributed but each rank then fits the same generator (same
+seed, same faces). It stays single-device on purpose: the generator's BatchNorm statistics
+are part of the method (the paper's batches of 14, and their exact recalibration over the
+offset set after every epoch), and splitting a batch over GPUs would change them unless
+SyncBatchNorm replaced them, which would change the method; and a grid holds many
+independent fits (one per detector, manipulation and setting), which ``bench run
+--executor local|slurm`` spreads over GPUs with no communication (``bench/executor.py``).
+``make gpu-check`` measures one fit epoch's img/s (``bleach_fit``).
 """
 
 from __future__ import annotations
@@ -133,6 +143,7 @@ from methods.bleach_generator import (
     offset_direction,
 )
 from methods.bleach_losses import REG_MODES, ce_loss, regularization_loss, remedy_loss, total_loss
+from methods.fit_data import FitData
 
 SCALE_DEFAULTS: dict[str, float] = {"f3net": 0.01}  # normalised detector name -> default s
 PHI_TARGETS = ("reflect", "class_mean")
@@ -538,12 +549,12 @@ class PixelBleach(Method):
     def fit(
         self,
         detector: Detector,
-        train_lq: FaceSet,
-        val_lq: FaceSet,
+        data: FitData,
         work_dir: Path,
         device: torch.device,
     ) -> dict[str, Any]:
         """Train the generator on the balanced offset set of LQ train; keep the best LQ-val epoch."""
+        train_lq, val_lq = data.train_lq, data.val_lq
         start = time.perf_counter()
         if val_lq.size != train_lq.size:
             raise ValueError(

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from bench.registry import METHODS
-from datasets.faceset import FaceSet
 from detectors.base import Detector
 from methods.base import Method, reject_unknown_options
+from methods.fit_data import FitData
 
 
 def best_threshold(margins: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -74,12 +74,12 @@ class Threshold(Method):
     def fit(
         self,
         detector: Detector,
-        train_lq: FaceSet,
-        val_lq: FaceSet,
+        data: FitData,
         work_dir: Path,
         device: torch.device,
     ) -> dict[str, Any]:
         """Choose t on the logit margins of LQ val."""
+        val_lq = data.val_lq
         self._device = torch.device(device)
         self._detector = detector.to(self._device).eval()
         margins = []

@@ -7,7 +7,7 @@ from bench.store import ResultsStore
 from bench.tables import GridContext, get_table
 
 
-@pytest.mark.parametrize("cmd", ["run", "list", "table", "reproduce", "prepare"])
+@pytest.mark.parametrize("cmd", ["run", "list", "table", "reproduce", "prepare", "calibrate"])
 def test_help_explains_with_an_example(cmd, capsys):
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args([cmd, "--help"])
@@ -60,3 +60,27 @@ def test_method_options_go_only_to_methods_that_take_them():
     assert "none" not in params
     with pytest.raises(SystemExit, match="no method takes"):
         _method_params({"no_such_key": 1})
+
+
+def test_seeds_run_the_grid_once_per_seed_and_tables_show_mean_and_sd(tmp_path, capsys):
+    from bench.cli import context
+    from bench.tables import seed_grid
+
+    args = build_parser().parse_args(["table", "main", "--detector", "xception", "--seeds", "0,1,2",
+                                      "--manipulation", "FaceSwap", "--results", str(tmp_path)])
+    ctx, _ = context(args)
+    assert ctx.seed_list() == (0, 1, 2)
+    grid = seed_grid(get_table("main"), ctx)
+    assert sorted({s.seed for s in grid}) == [0, 1, 2] and len(grid) == 3 * len(get_table("main").grid(ctx))
+    store = ResultsStore(tmp_path)
+    for s, acc in zip(grid, (70.0, 72.0, 80.0, 84.0, 90.0, 92.0)):
+        store.write(s, {"frame": {"acc": acc, "auc": acc}})
+    assert main(["table", "main", "--detector", "xception", "--seeds", "0,1,2",
+                 "--manipulation", "FaceSwap", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "seeds 0, 1, 2" in out and "standard deviation across seeds" in out
+    assert "0 missing" not in out and "6 of 6 runs present" in out and "80.0 ±10.0" in out
+    args = build_parser().parse_args(["table", "main", "--seed", "4"])
+    assert context(args)[0].seed_list() == (4,)  # --seed N still works
+    with pytest.raises(SystemExit, match="comma list"):
+        context(build_parser().parse_args(["table", "main", "--seeds", "0,x"]))

@@ -27,9 +27,27 @@ def test_run_writes_one_record_per_cell(smoke_results):
         for level in ("frame", "video"):
             m = r["metrics"][level]
             assert 0 <= m["acc"] <= 100 and m["tp"] + m["fp"] + m["tn"] + m["fn"] == m["n"]
+            lo, hi = m["acc_ci"]
+            assert lo <= m["acc"] <= hi
+        assert r["metrics"]["intervals"]["unit"] == "video"
         assert r["checkpoints"]["detector"] and r["versions"]["torch"]
     bleach = [r for r in records if r["spec"]["method"] == "pixel_bleach"]
     assert all("best_val_acc" in r["facts"] for r in bleach)
+
+
+def test_per_face_arrays_saved_beside_each_record(smoke_results):
+    store = ResultsStore(smoke_results)
+    for r in store.records():
+        arr = store.arrays(r)
+        n = r["facts"]["n_test_faces"]
+        assert arr["prob"].shape == arr["label"].shape == arr["video"].shape == (n,)
+        assert arr["prob"].dtype == "float32" and arr["label"].dtype == "int8"
+        assert ((arr["prob"] >= 0) & (arr["prob"] <= 1)).all()
+        manip = {v.split("/")[0] for v in arr["video"].tolist()}
+        assert manip == {"real", r["spec"]["manipulation"]}
+        assert (arr["label"] == [m != "real" for m in (v.split("/")[0] for v in arr["video"])]).all()
+        acc = 100 * ((arr["prob"] >= 0.5) == arr["label"]).mean()
+        assert acc == pytest.approx(r["metrics"]["frame"]["acc"])
 
 
 def test_tables_written_from_the_run(smoke_results):

@@ -45,6 +45,6 @@ def test_bad_input():
         compute_metrics([0, 1], [0.1, 0.9], [("real", "a"), ("real", "a")])
 
 
-def test_single_class_auc_is_nan_not_crash():
+def test_single_class_auc_is_null_with_a_reason_not_crash():
     m = compute_metrics([1, 1, 1], [0.9, 0.2, 0.7])["frame"]
-    assert np.isnan(m["auc"]) and m["acc"] == pytest.approx(200 / 3)
+    assert m["auc"] is None and "one class" in m["undefined"] and m["acc"] == pytest.approx(200 / 3)

@@ -69,3 +69,42 @@ def test_corrupt_record_is_reported_by_path_never_overwritten(tmp_path):
     with pytest.raises(CorruptRecordError):
         list(store.records())
     assert p.read_text() == '{"spec": {"dataset": '
+
+
+def test_arrays_saved_beside_the_record_and_loadable(tmp_path):
+    import numpy as np
+
+    store = ResultsStore(tmp_path)
+    s = spec()
+    arrays = {"prob": np.array([0.1, 0.8, 0.6]), "label": np.array([0, 1, 1]),
+              "video": np.array(["real/000", "FaceSwap/000_003", "FaceSwap/000_003"]),
+              "margin": np.array([-1.0, 2.0, 0.5], dtype=np.float16)}
+    path = store.write(s, {"frame": {"acc": 90.0}}, arrays=arrays)
+    rec = json.loads(path.read_text())
+    assert rec["arrays"]["file"] == f"{s.run_id}.npz" and rec["arrays"]["n"] == 3
+    for got in (store.arrays(s), store.arrays(rec)):
+        assert got["prob"].dtype == np.float32 and got["label"].dtype == np.int8
+        assert got["video"].dtype.kind == "U" and got["video"][1] == "FaceSwap/000_003"
+        assert got["margin"].dtype == np.float16 and got["label"].tolist() == [0, 1, 1]
+    assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")]  # no temp files
+    other = spec(seed=3)
+    store.write(other, {"frame": {"acc": 1.0}})
+    assert not store.has_arrays(other)
+    with pytest.raises(FileNotFoundError, match=other.run_id):
+        store.arrays(other)
+    with pytest.raises(ValueError, match="label"):
+        store.write(other, {}, arrays={"prob": np.zeros(2), "video": np.array(["a", "b"])})
+
+
+def test_record_with_undefined_auc_is_strict_json(tmp_path):
+    from bench.metrics import compute_metrics
+
+    store = ResultsStore(tmp_path)
+    metrics = compute_metrics([1, 1], [0.9, 0.2], [("FaceSwap", "a"), ("FaceSwap", "b")])
+    metrics["frame"]["eer"] = float("nan")  # any stray NaN becomes null with a reason
+    path = store.write(spec(), metrics)
+    text = path.read_text()
+    rec = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    assert rec["metrics"]["frame"]["auc"] is None and rec["metrics"]["video"]["auc"] is None
+    assert "one class" in rec["metrics"]["frame"]["undefined"]
+    assert "metrics.frame.eer" in rec["undefined"]

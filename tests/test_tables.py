@@ -1,9 +1,10 @@
 """Tables render from hand-made records in the paper's layout; missing runs are dashes."""
 
+import numpy as np
 import pytest
 
 from bench.store import ResultsStore
-from bench.tables import DASH, GridContext, get_table, render, table_names
+from bench.tables import DASH, Cell, GridContext, RecordSet, get_table, render, table_names
 
 CTX = GridContext(detectors=("xception", "resnet50"), manipulations=("FaceSwap", "Face2Face"))
 
@@ -74,3 +75,85 @@ def test_table_from_store_roundtrip(tmp_path):
 def test_bad_format():
     with pytest.raises(ValueError):
         render(get_table("main"), {}, CTX, "html")
+
+
+def _arrays(rng, n_videos, p_right, manipulation):
+    """Per-face arrays of a run whose faces are right with probability ``p_right``."""
+    label_v = np.arange(n_videos) % 2
+    vid = np.repeat(np.arange(n_videos), 3)
+    label = label_v[vid]
+    right = rng.random(len(vid)) < p_right
+    prob = np.where(right == (label == 1), 0.8, 0.2) + rng.uniform(-0.1, 0.1, len(vid))
+    video = np.array([f"{manipulation if y else 'real'}/{v:03d}" for v, y in zip(vid, label)])
+    return {"prob": prob, "label": label, "video": video}
+
+
+def _store_with_arrays(tmp_path, ctx, lift):
+    """none and pixel_bleach runs for ctx's cells; the bleach's faces are right ``lift`` more often
+    (the same faces: the bleach keeps the none run's right answers and fixes some wrong ones)."""
+    from bench.intervals import add_intervals
+    from bench.metrics import compute_metrics
+
+    store = ResultsStore(tmp_path)
+    rng = np.random.default_rng(0)
+    for seed in ctx.seed_list():
+        for d in ctx.detectors:
+            for m in ctx.manipulations:
+                base = _arrays(rng, 200, 0.6, m)
+                fixed = rng.random(len(base["prob"])) < lift
+                bleach = dict(base, prob=np.where(fixed, np.where(base["label"] == 1, 0.9, 0.1),
+                                                  base["prob"]))
+                for method, arr in (("none", base), ("pixel_bleach", bleach)):
+                    spec = ctx.for_seed(seed).spec(detector=d, manipulation=m, method=method)
+                    keys = [tuple(v.split("/")) for v in arr["video"]]
+                    metrics = compute_metrics(arr["label"], arr["prob"], keys)
+                    if seed == 0:  # seed 1's records lack stored intervals, like old records
+                        metrics = add_intervals(metrics, arr)
+                    store.write(spec, metrics, arrays=arr)
+    return store
+
+
+def test_cells_show_intervals_and_marks_in_md_and_latex(tmp_path):
+    ctx = GridContext(detectors=("xception",), manipulations=("FaceSwap", "Face2Face"))
+    store = _store_with_arrays(tmp_path, ctx, lift=0.3)
+    table = get_table("main")
+    md = render(table, store.index(), ctx, "md", store=store).text
+    ours = md.split("Published")[0]
+    assert " ±" in ours and "half-width of the 95 % bootstrap interval" in ours
+    rows = [line for line in ours.splitlines() if line.startswith("| Xception")]
+    none_row, bleach_row = rows
+    assert "*" not in none_row and bleach_row.count("*") >= 2  # +30 % of faces fixed: significant
+    tex = render(table, store.index(), ctx, "latex", store=store).text
+    assert "\\pm" in tex and "^{*}" in tex and "±" not in tex
+
+
+def test_a_null_remedy_is_not_marked(tmp_path):
+    ctx = GridContext(detectors=("xception",), manipulations=("FaceSwap",))
+    store = _store_with_arrays(tmp_path, ctx, lift=0.0)
+    md = render(get_table("main"), store.index(), ctx, "md", store=store).text.split("Published")[0]
+    assert " ±" in md and not [line for line in md.splitlines() if line.startswith("|") and "*" in line]
+
+
+def test_several_seeds_show_mean_and_sd(tmp_path):
+    ctx = GridContext(detectors=("xception",), manipulations=("FaceSwap",), seeds=(0, 1))
+    store = _store_with_arrays(tmp_path, ctx, lift=0.3)
+    r = render(get_table("main"), store.index(), ctx, "md", store=store)
+    assert r.n_runs == 4 and r.n_missing == 0
+    assert "seeds 0, 1" in r.text and "standard deviation across seeds" in r.text
+    df = get_table("main").layout(store.index(), ctx)
+    accs = [store.read(s)["metrics"]["frame"]["acc"] for s in store.index()
+            if s.method == "none"]
+    assert float(df.iloc[0][("FaceSwap", "Acc")]) == pytest.approx(np.mean(accs))
+    assert df.iloc[0][("FaceSwap", "Acc")].spread == pytest.approx(np.std(accs, ddof=1))
+
+
+def test_intervals_for_old_records_come_from_the_arrays(tmp_path):
+    ctx = GridContext(detectors=("xception",), manipulations=("FaceSwap",), seed=1)
+    store = _store_with_arrays(tmp_path, GridContext(detectors=("xception",),
+                                                     manipulations=("FaceSwap",), seeds=(0, 1)), 0.3)
+    spec = ctx.spec(detector="xception", manipulation="FaceSwap", method="none")
+    assert "acc_ci" not in store.read(spec)["metrics"]["frame"]
+    cell = get_table("main").layout(RecordSet(store.index(), store), ctx).iloc[0][("FaceSwap", "Acc")]
+    assert isinstance(cell, Cell) and 1 < cell.spread < 15
+    bare = get_table("main").layout(store.index(), ctx).iloc[0][("FaceSwap", "Acc")]
+    assert bare.spread is None  # no store: no arrays, no interval (and no ± in the cell)

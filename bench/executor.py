@@ -1,0 +1,198 @@
+"""Spread a grid of run specs over jobs through submitit: local subprocesses or a Slurm cluster.
+
+``python -m bench run ... --executor local|slurm`` groups the grid by the detector
+checkpoint each spec needs (dataset, manipulation, or all of them under profiles that train
+one detector for all, detector, train compression, seed), so that a detector is trained
+once, in one job, and the method fits that share it stay in that job's memory. Every job
+runs :class:`bench.engine.Engine` on its group and writes its records into the shared
+results folder, one file per run (written atomically), so the jobs' results merge by
+file; a finished run is skipped by any later job or rerun.
+
+Shared state between jobs is safe: the face cache builds into a temporary folder renamed
+into place; two jobs that need the same detector (a rerun while the first still runs, a
+grid split by hand) never both train it: the engine holds a file lock on the checkpoint
+folder (:func:`detector_lock`) while it trains or loads it, and the second finds it done.
+
+A killed or preempted job loses only its unfinished run: rerunning the same command skips
+the finished records and resumes detector training from its last epoch checkpoint. On
+Slurm a job about to reach ``--timeout`` (or preempted) is requeued by submitit with the
+same group (:class:`GridJob` is checkpointable), and carries on the same way.
+
+The jobs import this checkout of bleachbench: its root is put first on ``PYTHONPATH``
+for them. Job logs go to ``RESULTS/jobs/`` (submitit's folder, ``%j`` the job id).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.spec import RunSpec
+
+EXECUTORS = ("inline", "local", "slurm")
+
+
+def detector_group(spec: RunSpec, profile: dict[str, Any]) -> tuple:
+    """The detector checkpoint ``spec`` needs (the engine's cache key for it)."""
+    per_manip = bool(profile.get("detector_per_manipulation", True))
+    manip = spec.manipulation if per_manip else "all"
+    return (spec.dataset, manip, spec.detector, spec.train_compression, spec.seed)
+
+
+def group_specs(specs: Sequence[RunSpec], profile: dict[str, Any]) -> list[list[RunSpec]]:
+    """One list of specs per detector checkpoint, in first-seen order, duplicates dropped."""
+    groups: dict[tuple, list[RunSpec]] = defaultdict(list)
+    for spec in dict.fromkeys(specs):
+        groups[detector_group(spec, profile)].append(spec)
+    return list(groups.values())
+
+
+@contextmanager
+def detector_lock(work_dir: Path, poll_s: float = 1.0) -> Iterator[None]:
+    """Hold ``<work_dir>.lock`` (an OS file lock, released if the holder dies) while a detector
+    is trained or loaded, so that concurrent jobs never train the same one twice."""
+    from filelock import FileLock, Timeout
+
+    work_dir = Path(work_dir)
+    work_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(work_dir) + ".lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"waiting for another job that trains {work_dir.name} ...", flush=True)
+        lock.acquire(poll_interval=poll_s)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+_FORK_HOOK = False
+
+
+def _default_sigterm_in_forked_children() -> None:
+    """submitit's job process ignores SIGTERM (it waits for Slurm's requeue signal); a forked
+    worker (the face cache's and synthetic data's process pools) would inherit that and never
+    end when its pool terminates it, hanging the job. Children get the default back."""
+    global _FORK_HOOK
+    if not _FORK_HOOK and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+        _FORK_HOOK = True
+
+
+class GridJob:
+    """One job: run a group of specs with an :class:`~bench.engine.Engine` (checkpointable:
+    submitit requeues it on Slurm timeout or preemption, and the engine skips what is done)."""
+
+    def __init__(self, profile: dict[str, Any], results: str, device: str = "auto",
+                 force: bool = False, progress: bool = False) -> None:
+        self.profile, self.results, self.device = profile, results, device
+        self.force, self.progress = force, progress
+
+    def __call__(self, specs: list[RunSpec]) -> dict[str, Any]:
+        from bench.engine import Engine
+
+        _default_sigterm_in_forked_children()
+        engine = Engine(self.profile, self.results, self.device, progress=self.progress)
+        summary = engine.run(specs, force=self.force)
+        return {"ran": list(summary.ran), "skipped": list(summary.skipped),
+                "stages": dict(summary.stages), "cached": dict(summary.cached)}
+
+    def checkpoint(self, specs: list[RunSpec]) -> Any:
+        """submitit's hook on timeout/preemption: requeue the same group (without ``force``,
+        so that the runs this job finished are not redone)."""
+        from submitit.helpers import DelayedSubmission
+
+        again = GridJob(self.profile, self.results, self.device, False, self.progress)
+        return DelayedSubmission(again, specs)
+
+
+def make_executor(kind: str, folder: Path, *, partition: str | None = None,
+                  gpus_per_job: int = 0, timeout_min: int = 240, cpus_per_job: int | None = None,
+                  name: str = "bleachbench") -> Any:
+    """A submitit executor: ``local`` (subprocesses on this machine) or ``slurm``."""
+    import submitit
+
+    if kind not in ("local", "slurm"):
+        raise ValueError(f"--executor must be one of {', '.join(EXECUTORS)}, got {kind!r}")
+    if kind == "slurm" and not partition:
+        raise ValueError("--executor slurm needs --slurm-partition NAME")
+    cluster = "local" if kind == "local" else "slurm"
+    executor = submitit.AutoExecutor(folder=str(folder / "%j"), cluster=cluster)
+    params: dict[str, Any] = {"timeout_min": int(timeout_min), "gpus_per_node": int(gpus_per_job),
+                              "tasks_per_node": 1, "name": name}
+    if cpus_per_job:
+        params["cpus_per_task"] = int(cpus_per_job)
+    if kind == "slurm":
+        params["slurm_partition"] = partition
+    executor.update_parameters(**params)
+    return executor
+
+
+@contextmanager
+def _this_checkout_on_pythonpath() -> Iterator[None]:
+    """Jobs (fresh interpreters) import this checkout of bench, not another installed one."""
+    root = str(Path(__file__).resolve().parent.parent)
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([root, *([old] if old else [])])
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+def submit_grid(specs: Sequence[RunSpec], profile: dict[str, Any], results: Path, *,
+                executor: str = "local", device: str = "auto", force: bool = False,
+                partition: str | None = None, gpus_per_job: int = 0, timeout_min: int = 240,
+                cpus_per_job: int | None = None, groups: list[list[RunSpec]] | None = None) -> list[Any]:
+    """Submit one job per detector group (or the given ``groups``); return submitit's jobs."""
+    results = Path(results).resolve()
+    groups = groups if groups is not None else group_specs(specs, profile)
+    ex = make_executor(executor, results / "jobs", partition=partition, gpus_per_job=gpus_per_job,
+                       timeout_min=timeout_min, cpus_per_job=cpus_per_job)
+    job = GridJob(profile, str(results), device, force)
+    with _this_checkout_on_pythonpath(), ex.batch():
+        jobs = [ex.submit(job, group) for group in groups]
+    return jobs
+
+
+def wait(jobs: Sequence[Any], progress: bool = True, poll_s: float = 2.0) -> dict[str, Any]:
+    """Wait for every job; merge their summaries. A failed job is reported, not raised, so
+    the others' records still count; ``failed`` lists them with their error's last line."""
+    from tqdm.auto import tqdm
+
+    merged: dict[str, Any] = {"ran": [], "skipped": [], "stages": defaultdict(float),
+                              "cached": defaultdict(int), "failed": []}
+    pending = list(jobs)
+    bar = tqdm(total=len(pending), desc="jobs", unit="job", disable=not progress)
+    while pending:
+        for job in [j for j in pending if j.done()]:
+            pending.remove(job)
+            bar.update(1)
+            try:
+                out = job.result()
+            except Exception as exc:  # noqa: BLE001 - a job's failure is reported with its id
+                last = str(exc).strip().splitlines()[-1:] or [type(exc).__name__]
+                merged["failed"].append({"job": str(job.job_id), "error": last[0],
+                                         "log": str(job.paths.stderr)})
+                continue
+            merged["ran"] += out["ran"]
+            merged["skipped"] += out["skipped"]
+            for k, v in out["stages"].items():
+                merged["stages"][k] += v
+            for k, v in out["cached"].items():
+                merged["cached"][k] += v
+        if pending:
+            time.sleep(poll_s)
+    bar.close()
+    merged["stages"], merged["cached"] = dict(merged["stages"]), dict(merged["cached"])
+    return merged

@@ -1,0 +1,599 @@
+"""The prepared GPU check (``make gpu-check``, ``python -m bench.gpu_check``): one JSON of GPU facts.
+
+In one go (about 3 to 5 minutes on one H200; every part time-boxed inside ``--budget``
+seconds, 480 by default) it measures, for each of the five detectors at its native input
+size (the size the ``paper`` profile trains at: ``Detector.input_size``) with AMP (bf16
+where the GPU supports it, else fp16 with loss scaling) and channels_last, on random
+synthetic faces:
+
+- ``train``: training img/s of a bare loop (AdamW, cross-entropy, the paper profile's
+  batch of 32), after warm-up, and its peak GPU memory;
+- ``inference``: inference img/s (batch 128, ``inference_mode``) and its peak memory;
+- ``bleach_fit``: one epoch of ``methods/pixel_bleach.py``'s fit, as ``bench run`` calls
+  it (its own precision), on a few hundred synthetic faces with the untrained detector
+  frozen: wall seconds of the whole fit (scan of the train faces, the epoch, BatchNorm
+  recalibration, val) and faces of the balanced offset set per second of it;
+- ``harness_train``: one epoch of :func:`bench.training.train_detector` (mmengine
+  Runner, loader, hooks, checkpoint) on 1024 faces: the harness's own img/s;
+
+then ``ddp``: a 2-process ``torchrun`` training epoch through the same
+``train_detector(launcher="pytorch")`` that ``bench run`` uses under torchrun: NCCL
+with one GPU per process where there are two or more GPUs; with one GPU, both
+processes share it over gloo (NCCL refuses two ranks on one device); on the CPU
+(``--dry-run``) gloo. It checks that both ranks end with the same weights.
+
+Every detector and the DDP step run in their own subprocess with a timeout, and each
+measurement inside one is separately guarded, so a failure (out of memory, a hang,
+a missing package) costs only that measurement: it is recorded as ``error`` and the
+rest goes on. The JSON (``results/gpu/gpu_check_<UTC time>.json`` by default, or
+``--out DIR``) is rewritten after every part, so even a check killed from outside
+keeps what finished; it holds the device name, torch/CUDA/cuDNN versions, the
+commit (``git`` or the ``BENCH_COMMIT`` environment variable), the settings used
+and per part the results or the error. The last line printed is the JSON itself.
+
+``--dry-run`` runs the same code on the CPU with the ``tiny`` test detector at 32 px
+and a few steps (no AMP: it is CUDA-only here); the tests run it.
+
+Packages: the GPU image may lack pure-Python dependencies of the harness (mmengine-lite
+and its addict, yapf, termcolor, platformdirs). ``make gpu-wheels`` downloads them
+into ``.whl/``; ``make gpu-check`` installs ``.whl/*.whl`` into ``/tmp/site`` when that
+folder exists. A missing package is reported in the JSON's ``env.missing``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import importlib
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+SCHEMA = 1
+DETECTORS = ("xception", "meso_inception4", "f3net", "resnet50", "efficientnet_b4")
+NEEDED = ("torch", "numpy", "timm", "mmengine", "sklearn", "tqdm")
+
+#: Settings of a real run (GPU) and of ``--dry-run`` (CPU, tiny detector, tiny sizes).
+PLANS: dict[str, dict[str, Any]] = {
+    "gpu": {
+        "detectors": list(DETECTORS), "size": None, "amp": True, "channels_last": True,
+        "train_batch": 32, "infer_batch": 128, "warmup": 5, "steps": 30, "max_seconds": 15.0,
+        "bleach_faces": 384, "bleach_val": 64, "bleach_batch": 14,
+        "harness_faces": 1024, "harness_batch": 32,
+        "ddp_detector": "xception", "ddp_faces": 1024, "ddp_batch": 32, "ddp_nproc": 2,
+        "part_timeout": 100.0, "ddp_timeout": 150.0,
+    },
+    "dry_run": {
+        "detectors": ["tiny"], "size": 32, "amp": False, "channels_last": True,
+        "train_batch": 4, "infer_batch": 8, "warmup": 1, "steps": 3, "max_seconds": 5.0,
+        "bleach_faces": 24, "bleach_val": 8, "bleach_batch": 4,
+        "harness_faces": 16, "harness_batch": 4,
+        "ddp_detector": "tiny", "ddp_faces": 16, "ddp_batch": 4, "ddp_nproc": 2,
+        "part_timeout": 120.0, "ddp_timeout": 150.0,
+    },
+}  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ utilities
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomic write (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def _error(exc: BaseException) -> dict[str, str]:
+    tb = traceback.format_exc(limit=6)
+    return {"error": f"{type(exc).__name__}: {exc}"[:2000], "traceback": tb[-3000:]}
+
+
+def _guarded(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return fn()
+    except Exception as exc:  # one measurement's failure must not lose the others
+        return _error(exc)
+
+
+def commit() -> str:
+    """The repository's commit (``BENCH_COMMIT`` wins), with ``+dirty`` for local changes."""
+    if os.environ.get("BENCH_COMMIT"):
+        return os.environ["BENCH_COMMIT"]
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git; set BENCH_COMMIT)"
+
+
+def env_info(device: str) -> dict[str, Any]:
+    """Versions, device names and the packages the harness needs but cannot import."""
+    info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
+                            "host": platform.node(), "commit": commit(), "missing": []}
+    for name in NEEDED:
+        try:
+            mod = importlib.import_module(name)
+            info[f"{name}_version"] = getattr(mod, "__version__", "?")
+        except Exception as exc:  # noqa: BLE001 - any import failure is a missing package here
+            info["missing"].append(f"{name}: {type(exc).__name__}: {exc}")
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["cuda"] = torch.version.cuda
+        info["cudnn"] = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+        info["cuda_available"] = torch.cuda.is_available()
+        info["gpu_count"] = torch.cuda.device_count()
+        info["gpus"] = [
+            {"name": torch.cuda.get_device_name(i),
+             "capability": ".".join(map(str, torch.cuda.get_device_capability(i))),
+             "memory_gib": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1)}
+            for i in range(torch.cuda.device_count())
+        ]
+        info["bf16"] = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        info["device_name"] = info["gpus"][0]["name"] if device == "cuda" else "cpu"
+        info["cpu_threads"] = torch.get_num_threads()
+    except Exception as exc:  # noqa: BLE001
+        info["torch_error"] = f"{type(exc).__name__}: {exc}"
+        info["device_name"] = "unknown"
+    if shutil.which("nvidia-smi"):
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            info["nvidia_smi"] = subprocess.run(
+                ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+                capture_output=True, text=True, timeout=20).stdout.strip()
+    return info
+
+
+def run_part(cmd: list[str], part_file: Path, timeout: float, env: dict[str, str] | None = None,
+             cwd: Path | None = None) -> dict[str, Any]:
+    """Run ``cmd`` (which writes its results to ``part_file``) with a timeout; never raises.
+
+    Returns what the part wrote (partial results stay when it timed out or crashed),
+    plus ``seconds`` and, on failure, ``error`` with the end of its output.
+    """
+    start = time.perf_counter()
+    part_file.unlink(missing_ok=True)
+    error = None
+    with tempfile.TemporaryFile() as log:
+        try:
+            # A session of its own: on timeout the whole group (torchrun's workers too) is killed.
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                    start_new_session=True)
+        except OSError as exc:
+            return {"error": f"could not start {cmd[0]!r}: {exc}", "seconds": 0.0}
+        try:
+            code = proc.wait(timeout=max(timeout, 1.0))
+            if code != 0:
+                error = f"exit code {code}"
+        except subprocess.TimeoutExpired:
+            error = f"timed out after {timeout:.0f} s"
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if error:
+            log.seek(0)
+            error += ": " + log.read().decode(errors="replace")[-2000:]
+    result: dict[str, Any] = {}
+    if part_file.is_file():
+        try:
+            result = json.loads(part_file.read_text())
+        except json.JSONDecodeError as exc:
+            error = (error or "") + f" (unreadable part file: {exc})"
+    result["seconds"] = round(time.perf_counter() - start, 2)
+    if error:
+        result["error"] = error
+    return result
+
+
+# ------------------------------------------------------------------------ measurements (child)
+
+
+def _faces(n: int, size: int, seed: int = 0):
+    import numpy as np
+
+    from datasets.faceset import FaceSet
+
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) % 2).astype(np.int64)
+    images = rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
+    manip = np.where(labels == 1, "FaceSwap", "real")
+    return FaceSet(images, labels, manip, np.array([f"v{i // 4}" for i in range(n)]))
+
+
+class _Device:
+    """The torch device, its AMP context and synchronisation, and peak-memory reading."""
+
+    def __init__(self, name: str, amp: bool) -> None:
+        import torch
+
+        self.torch = torch
+        self.dev = torch.device(name)
+        self.cuda = self.dev.type == "cuda"
+        self.amp = bool(amp and self.cuda)
+        self.dtype = (torch.bfloat16 if self.cuda and torch.cuda.is_bf16_supported() else torch.float16)
+        if self.cuda:
+            torch.backends.cudnn.benchmark = True
+
+    def autocast(self):
+        if not self.amp:
+            return contextlib.nullcontext()
+        return self.torch.autocast("cuda", dtype=self.dtype)
+
+    def sync(self) -> None:
+        if self.cuda:
+            self.torch.cuda.synchronize(self.dev)
+
+    def reset_peak(self) -> None:
+        if self.cuda:
+            self.torch.cuda.empty_cache()
+            self.torch.cuda.reset_peak_memory_stats(self.dev)
+
+    def peak(self) -> dict[str, float | None]:
+        if not self.cuda:
+            return {"peak_allocated_gib": None, "peak_reserved_gib": None}
+        t = self.torch.cuda
+        return {"peak_allocated_gib": round(t.max_memory_allocated(self.dev) / 2**30, 3),
+                "peak_reserved_gib": round(t.max_memory_reserved(self.dev) / 2**30, 3)}
+
+
+def _timed(step: Callable[[], None], dev: _Device, batch: int, plan: dict[str, Any]) -> dict[str, Any]:
+    """img/s of ``step`` after ``warmup`` steps: ``steps`` steps or ``max_seconds``, whichever first."""
+    for _ in range(plan["warmup"]):
+        step()
+    dev.sync()
+    start, n = time.perf_counter(), 0
+    while n < plan["steps"]:
+        step()
+        n += 1
+        dev.sync()
+        if time.perf_counter() - start > plan["max_seconds"]:
+            break
+    seconds = time.perf_counter() - start
+    return {"img_per_s": round(batch * n / seconds, 2), "steps": n, "batch": batch,
+            "seconds": round(seconds, 3)}
+
+
+def measure_train(name: str, size: int, dev: _Device, plan: dict[str, Any]) -> dict[str, Any]:
+    """A bare training loop on random faces: uint8 -> [0, 1] on the device, AMP, AdamW."""
+    torch = dev.torch
+    import torch.nn.functional as F
+
+    from bench.registry import DETECTORS, build
+
+    torch.manual_seed(0)
+    model = build(DETECTORS, name).to(dev.dev).train()
+    if plan["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-4, weight_decay=1e-2)
+    scaler = torch.amp.GradScaler("cuda", enabled=dev.amp and dev.dtype == torch.float16)
+    batch = plan["train_batch"]
+    raw = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, device=dev.dev)
+    y = torch.randint(0, 2, (batch,), device=dev.dev)
+    fmt = torch.channels_last if plan["channels_last"] else torch.contiguous_format
+
+    def step() -> None:
+        x = raw.float().div_(255.0).contiguous(memory_format=fmt)
+        with dev.autocast():
+            loss = F.cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+    dev.reset_peak()
+    out = _timed(step, dev, batch, plan)
+    return {**out, **dev.peak()}
+
+
+def measure_inference(name: str, size: int, dev: _Device, plan: dict[str, Any]) -> dict[str, Any]:
+    torch = dev.torch
+    from bench.registry import DETECTORS, build
+
+    torch.manual_seed(0)
+    model = build(DETECTORS, name).to(dev.dev).eval()
+    fmt = torch.channels_last if plan["channels_last"] else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    batch = plan["infer_batch"]
+    raw = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, device=dev.dev)
+
+    def step() -> None:
+        with torch.inference_mode(), dev.autocast():
+            model(raw.float().div_(255.0).contiguous(memory_format=fmt))
+
+    dev.reset_peak()
+    out = _timed(step, dev, batch, plan)
+    return {**out, **dev.peak()}
+
+
+def measure_bleach(name: str, size: int, dev: _Device, plan: dict[str, Any]) -> dict[str, Any]:
+    """One epoch of Pixel Bleach's fit, called as the engine calls it."""
+    torch = dev.torch
+    from bench.registry import DETECTORS, METHODS, build, resolve
+
+    torch.manual_seed(0)
+    detector = build(DETECTORS, name).to(dev.dev).eval()
+    for p in detector.parameters():
+        p.requires_grad_(False)
+    factory = resolve(METHODS, "pixel_bleach")
+    keys = set(getattr(factory, "config_keys", ()))
+    kwargs = {"epochs": 1, "batch_size": plan["bleach_batch"], "progress": False}
+    if "amp" in keys:  # only if the method grows an AMP option; today it runs in float32
+        kwargs["amp"] = dev.amp
+    method = factory(**kwargs)
+    train, val = _faces(plan["bleach_faces"], size), _faces(plan["bleach_val"], size, seed=1)
+    dev.reset_peak()
+    with tempfile.TemporaryDirectory(prefix="gpu_check_bleach_") as work:
+        dev.sync()
+        start = time.perf_counter()
+        facts = method.fit(detector, train, val, Path(work), dev.dev)
+        dev.sync()
+        seconds = time.perf_counter() - start
+    n_bal = int(facts.get("n_balanced", len(train)))
+    return {"img_per_s": round(n_bal / seconds, 2), "fit_seconds": round(seconds, 3),
+            "n_train": len(train), "n_balanced": n_bal, "n_val": len(val),
+            "batch": plan["bleach_batch"], "method_kwargs": kwargs, **dev.peak()}
+
+
+def measure_harness(name: str, size: int, dev: _Device, plan: dict[str, Any]) -> dict[str, Any]:
+    """One epoch of ``train_detector`` (mmengine Runner): the harness's own training img/s."""
+    torch = dev.torch
+    from bench.profiles import PROFILES
+    from bench.registry import DETECTORS, build
+    from bench.training import train_detector
+
+    torch.manual_seed(0)
+    workers = int(PROFILES["paper"]["train"].get("num_workers", 0))
+    train, val = _faces(plan["harness_faces"], size), _faces(plan["harness_batch"] * 2, size, 1)
+    dev.reset_peak()
+    with tempfile.TemporaryDirectory(prefix="gpu_check_harness_") as work:
+        result = train_detector(
+            build(DETECTORS, name), train, val, Path(work), epochs=1,
+            batch_size=plan["harness_batch"], lr=2e-4, device=str(dev.dev), amp=dev.amp,
+            channels_last=plan["channels_last"], num_workers=workers, progress=False)
+    return {"img_per_s": round(result["img_per_s"], 2), "seconds": round(result["seconds"], 3),
+            "n_train": len(train), "batch": plan["harness_batch"], "num_workers": workers,
+            "amp_dtype": result.get("amp_dtype"), **dev.peak()}
+
+
+def detector_part(name: str, device: str, plan: dict[str, Any], part_file: Path) -> None:
+    """Child process: every measurement of one detector, the part file rewritten after each."""
+    from bench.registry import DETECTORS, resolve
+
+    dev = _Device(device, plan["amp"])
+    cls = resolve(DETECTORS, name)
+    size = int(plan["size"] or cls.input_size)
+    out: dict[str, Any] = {"detector": name, "size": size, "amp": dev.amp,
+                           "amp_dtype": str(dev.dtype).removeprefix("torch.") if dev.amp else None,
+                           "channels_last": plan["channels_last"]}
+    write_json(part_file, out)
+    for key, fn in (("train", measure_train), ("inference", measure_inference),
+                    ("bleach_fit", measure_bleach), ("harness_train", measure_harness)):
+        out[key] = _guarded(lambda fn=fn: fn(name, size, dev, plan))
+        write_json(part_file, out)
+    if isinstance(out["train"].get("img_per_s"), float) and out["harness_train"].get("img_per_s"):
+        out["harness_over_bare"] = round(out["harness_train"]["img_per_s"] / out["train"]["img_per_s"], 3)
+    write_json(part_file, out)
+
+
+def _checksum_hook() -> Any:
+    """An mmengine hook holding the sum of the trained model's parameters after the last epoch."""
+    from mmengine.hooks import Hook
+
+    class ChecksumHook(Hook):
+        priority = "LOWEST"
+        checksum = float("nan")
+
+        def after_train_epoch(self, runner) -> None:
+            model = runner.model.module if hasattr(runner.model, "module") else runner.model
+            self.checksum = float(sum(p.detach().double().sum().item() for p in model.parameters()))
+
+    return ChecksumHook()
+
+
+def ddp_part(device: str, plan: dict[str, Any], part_file: Path) -> None:
+    """Child process under torchrun: one epoch of ``train_detector(launcher='pytorch')``."""
+    import torch
+    import torch.distributed as dist
+
+    from bench.registry import DETECTORS, build, resolve
+    from bench.training import train_detector
+
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0))
+    if device == "cuda":
+        many = torch.cuda.device_count() >= 2
+        backend, dev = ("nccl", f"cuda:{local}") if many else ("gloo", "cuda:0")
+        torch.cuda.set_device(torch.device(dev))
+    else:
+        backend, dev = "gloo", "cpu"
+        torch.set_num_threads(1)
+    dist.init_process_group(backend)
+    name = plan["ddp_detector"]
+    size = int(plan["size"] or resolve(DETECTORS, name).input_size)
+    torch.manual_seed(0)
+    probe = _checksum_hook()
+    with tempfile.TemporaryDirectory(prefix="gpu_check_ddp_") as tmp:
+        shared = [str(Path(tmp) / "work")]  # one work_dir for all ranks (rank 0 writes checkpoints)
+        dist.broadcast_object_list(shared, src=0)
+        result = train_detector(
+            build(DETECTORS, name), _faces(plan["ddp_faces"], size),
+            _faces(plan["ddp_batch"] * 2, size, 1), Path(shared[0]), epochs=1,
+            batch_size=plan["ddp_batch"], lr=2e-4, device=dev,
+            amp=plan["amp"] and device == "cuda", channels_last=plan["channels_last"],
+            launcher="pytorch", progress=False, hooks=[probe])
+        # The weights each rank trained to (before the best checkpoint is loaded): DDP keeps them equal.
+        mine = torch.tensor([probe.checksum], dtype=torch.float64, device=dev if backend == "nccl" else "cpu")
+        sums = [torch.zeros_like(mine) for _ in range(dist.get_world_size())]
+        dist.all_gather(sums, mine)
+        dist.barrier()  # rank 0 removes the shared work_dir only when every rank is done with it
+    values = [float(s_.cpu()) for s_ in sums]
+    out = {"backend": backend, "world_size": dist.get_world_size(), "device": dev,
+           "devices": "one GPU per process" if backend == "nccl" else
+                      ("both processes on cuda:0" if device == "cuda" else "cpu"),
+           "detector": name, "size": size, "img_per_s": round(result["img_per_s"], 2),
+           "seconds": round(result["seconds"], 3), "n_train": plan["ddp_faces"],
+           "batch_per_process": plan["ddp_batch"], "amp_dtype": result.get("amp_dtype"),
+           "param_checksums": values,
+           "weights_equal": max(values) - min(values) <= 1e-9 * max(1.0, abs(values[0]))}
+    if rank == 0:
+        write_json(part_file, out)
+    dist.destroy_process_group()
+
+
+# ------------------------------------------------------------------------------- the parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.gpu_check",
+        description="Measure training/inference img/s, peak memory, a Pixel Bleach fit epoch "
+                    "and a 2-process DDP epoch on this machine's GPU; write one JSON.")
+    p.add_argument("--dry-run", action="store_true",
+                   help="on the CPU with the tiny test detector and tiny sizes (what the tests run)")
+    p.add_argument("--out", type=Path, default=Path("results/gpu"), help="folder for the JSON")
+    p.add_argument("--detectors", default=None,
+                   help="comma list (default: the five paper detectors; tiny with --dry-run)")
+    p.add_argument("--size", type=int, default=None,
+                   help="input side in px for every detector (default: each detector's native size)")
+    p.add_argument("--budget", type=float, default=480.0,
+                   help="seconds for the whole check; later parts get what is left (default: 480)")
+    p.add_argument("--skip-ddp", action="store_true", help="leave out the torchrun part")
+    # internal: a child process measuring one part
+    p.add_argument("--part", choices=["detector", "ddp"], help=argparse.SUPPRESS)
+    p.add_argument("--name", help=argparse.SUPPRESS)
+    p.add_argument("--part-file", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--plan", help=argparse.SUPPRESS)
+    p.add_argument("--device", help=argparse.SUPPRESS)
+    return p
+
+
+def _child(args: argparse.Namespace) -> int:
+    plan = json.loads(args.plan)
+    if args.part == "detector":
+        detector_part(args.name, args.device, plan, args.part_file)
+    else:
+        ddp_part(args.device, plan, args.part_file)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.part:
+        return _child(args)
+    t0 = time.perf_counter()
+    plan = dict(PLANS["dry_run" if args.dry_run else "gpu"])
+    if args.detectors:
+        plan["detectors"] = [d.strip() for d in args.detectors.split(",") if d.strip()]
+    if args.size:
+        plan["size"] = args.size
+    try:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    except Exception:  # noqa: BLE001 - reported in env below
+        cuda = False
+    device = "cpu" if args.dry_run or not cuda else "cuda"
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = args.out / f"gpu_check_{'dryrun_' if args.dry_run else ''}{stamp}.json"
+    report: dict[str, Any] = {
+        "schema": SCHEMA, "started": _now(), "finished": None, "dry_run": args.dry_run,
+        "device": device, "command": " ".join([Path(sys.executable).name, "-m", "bench.gpu_check",
+                                               *(argv if argv is not None else sys.argv[1:])]),
+        "plan": plan, "env": env_info(device), "parts": {},
+    }
+    if device == "cpu" and not args.dry_run:
+        report["note"] = "no CUDA device: measured on the CPU with the GPU plan (not GPU numbers)"
+        plan["amp"] = False
+    write_json(path, report)
+    print(f"gpu_check: {report['env'].get('device_name')} -> {path}", flush=True)
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    child = [sys.executable, "-m", "bench.gpu_check", "--device", device, "--plan", json.dumps(plan)]
+    reserve = 0.0 if args.skip_ddp else min(plan["ddp_timeout"], 0.3 * args.budget)
+
+    def left() -> float:
+        return args.budget - (time.perf_counter() - t0)
+
+    with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
+        for name in plan["detectors"]:
+            box = min(plan["part_timeout"], left() - reserve)
+            key = f"detector:{name}"
+            if box < 5:
+                report["parts"][key] = {"error": "skipped: the --budget was spent"}
+            else:
+                part_file = Path(tmp) / f"{name}.json"
+                report["parts"][key] = run_part(child + ["--part", "detector", "--name", name,
+                                                         "--part-file", str(part_file)],
+                                                part_file, box, env, root)
+            write_json(path, report)
+            print(f"  {key}: {_summary(report['parts'][key])}", flush=True)
+        if not args.skip_ddp:
+            box = min(plan["ddp_timeout"], left())
+            part_file = Path(tmp) / "ddp.json"
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   "--nproc-per-node", str(plan["ddp_nproc"]), "--module", "bench.gpu_check",
+                   "--device", device, "--plan", json.dumps(plan), "--part", "ddp",
+                   "--part-file", str(part_file)]
+            report["parts"]["ddp"] = (run_part(cmd, part_file, box, env, root) if box >= 5
+                                      else {"error": "skipped: the --budget was spent"})
+            write_json(path, report)
+            print(f"  ddp: {_summary(report['parts']['ddp'])}", flush=True)
+    report["finished"] = _now()
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    report["ok"] = not report["env"]["missing"] and all(
+        "error" not in part and not any(isinstance(v, dict) and "error" in v for v in part.values())
+        for part in report["parts"].values())
+    write_json(path, report)
+    print(f"gpu_check: wrote {path} in {report['seconds']} s (ok={report['ok']})")
+    print(json.dumps(_compact(report), default=str), flush=True)
+    return 0
+
+
+def _summary(part: dict[str, Any]) -> str:
+    bits = []
+    for key in ("train", "inference", "bleach_fit", "harness_train"):
+        v = part.get(key)
+        if isinstance(v, dict):
+            bits.append(f"{key} {v['img_per_s']} img/s" if "img_per_s" in v else f"{key} ERROR")
+    if "img_per_s" in part:
+        bits.append(f"{part['img_per_s']} img/s ({part.get('backend')})")
+    if "error" in part:
+        bits.append("ERROR " + part["error"].splitlines()[0][:200])
+    return ", ".join(bits) or "nothing measured"
+
+
+def _compact(report: dict[str, Any]) -> dict[str, Any]:
+    """The report without tracebacks, for the last printed line."""
+    def strip(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k != "traceback"}
+        if isinstance(x, str) and len(x) > 300:
+            return x[:300] + "..."
+        return x
+
+    return strip(report)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

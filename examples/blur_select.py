@@ -1,0 +1,59 @@
+"""blur_select: an example remedy kept outside the repository, loaded with ``--plugin blur_select.py``.
+
+It blurs every face with a Gaussian before the frozen detector (a fixed
+preprocessor that smooths compression's block edges) and picks the blur's sigma
+from ``sigmas`` by accuracy on LQ val. Nothing is trained, the detector is not
+changed, labels are used for the choice only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from kornia.filters import gaussian_blur2d
+
+from bench.registry import METHODS
+from methods.base import Method, reject_unknown_options
+from methods.fit_data import FitData
+
+
+@METHODS.register_module(name="blur_select")
+class BlurSelect(Method):
+    """A Gaussian blur in front of the frozen detector, sigma chosen on LQ val."""
+
+    # What this remedy needs; the engine gives it only that (see methods/fit_data.py).
+    retrains_detector = False  # it never changes the detector
+    needs_labels = True  # LQ val labels choose sigma
+    needs_paired_hq_lq = False
+    test_time = False
+    config_keys = ("sigmas",)  # the options `--cfg-options method.sigmas=...` may set
+
+    def __init__(self, sigmas: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5), **unknown: Any) -> None:
+        reject_unknown_options("blur_select", unknown, self.config_keys)
+        self.sigmas = tuple(float(s) for s in sigmas)
+        self.sigma = 0.0
+
+    def _blur(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        if sigma == 0:
+            return x
+        k = 2 * int(3 * sigma) + 1
+        return gaussian_blur2d(x, (k, k), (sigma, sigma))
+
+    def fit(self, detector, data: FitData, work_dir: Path, device: torch.device) -> dict[str, Any]:
+        """Choose sigma by accuracy on LQ val."""
+        self.detector, self.device = detector.eval(), device
+        correct = dict.fromkeys(self.sigmas, 0)
+        with torch.no_grad():
+            for start in range(0, len(data.val_lq), 64):  # batches: val may be large
+                x, y = data.val_lq.tensors(slice(start, start + 64))
+                for s in self.sigmas:
+                    pred = detector(self._blur(x.to(device), s)).argmax(1).cpu()
+                    correct[s] += int((pred == y).sum())
+        self.sigma = max(self.sigmas, key=correct.__getitem__)
+        return {"sigma": self.sigma, "val_correct_by_sigma": {str(k): v for k, v in correct.items()}}
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.detector(self._blur(x.to(self.device), self.sigma))

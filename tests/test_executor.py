@@ -1,0 +1,118 @@
+"""Sweeps as jobs (bench/executor.py): one job per detector group, records merged by file in the
+shared results folder, a detector never trained twice, and a killed run finished by its rerun.
+The job tests use submitit's local executor: real subprocess jobs, on the smoke profile."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.executor import detector_lock, group_specs, submit_grid, wait
+from bench.profiles import get_profile
+from bench.spec import RunSpec
+from bench.store import ResultsStore
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = ["--detector", "tiny", "--profile", "smoke", "--manipulation", "FaceSwap", "--quiet"]
+
+
+def _spec(detector: str, manipulation: str, method: str = "none") -> RunSpec:
+    return RunSpec(dataset="synthetic", manipulation=manipulation, detector=detector,
+                   train_compression="c23", test_compression="c40", method=method,
+                   profile="smoke", seed=0)
+
+
+def test_one_group_per_detector_checkpoint():
+    specs = [_spec(d, m, meth) for d in ("xception", "resnet50") for m in ("FaceSwap", "Face2Face")
+             for meth in ("none", "pixel_bleach")]
+    shared = get_profile("smoke")  # one detector for all manipulations
+    assert [len(g) for g in group_specs(specs, shared)] == [4, 4]
+    per_manip = {**shared, "detector_per_manipulation": True}
+    groups = group_specs(specs + specs[:2], per_manip)  # duplicates are dropped
+    assert [len(g) for g in groups] == [2, 2, 2, 2]
+    assert all(len({(s.detector, s.manipulation) for s in g}) == 1 for g in groups)
+
+
+def test_two_processes_one_trains(tmp_path):
+    """The lock primitive: both processes want the same checkpoint folder at once."""
+    work = tmp_path / "ckpt" / "tiny_c23_all_seed0_48px"
+    code = (
+        "import sys, time, pathlib\n"
+        "from bench.executor import detector_lock\n"
+        "work = pathlib.Path(sys.argv[1])\n"
+        "with detector_lock(work, poll_s=0.05):\n"
+        "    if not (work / 'done.json').exists():\n"
+        "        time.sleep(1.5)\n"
+        "        work.mkdir(parents=True, exist_ok=True)\n"
+        "        (work / 'done.json').write_text('{}')\n"
+        "        print('trained')\n"
+        "    else:\n"
+        "        print('cached')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(work)], stdout=subprocess.PIPE,
+                              text=True, env=env) for _ in range(2)]
+    outs = sorted(p.communicate(timeout=60)[0].strip().splitlines()[-1] for p in procs)
+    assert outs == ["cached", "trained"]
+
+
+def test_lock_is_released_when_its_holder_dies(tmp_path):
+    work = tmp_path / "w"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom bench.executor import detector_lock\n"
+         "with detector_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)",
+         str(work)], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait()
+    start = time.perf_counter()
+    with detector_lock(work, poll_s=0.05):
+        pass
+    assert time.perf_counter() - start < 10
+
+
+@pytest.mark.slow
+def test_two_jobs_needing_one_detector_train_it_once(tmp_path):
+    specs = [_spec("tiny", "FaceSwap", "none"), _spec("tiny", "FaceSwap", "threshold")]
+    profile = get_profile("smoke")
+    jobs = submit_grid(specs, profile, tmp_path, executor="local", device="cpu",
+                       groups=[[specs[0]], [specs[1]]])  # split by hand: both need the detector
+    merged = wait(jobs, progress=False, poll_s=0.2)
+    assert merged["failed"] == [], merged["failed"]
+    assert sorted(merged["ran"]) == sorted(s.run_id for s in specs)
+    assert merged["cached"].get("detectors", 0) == 1  # the other job found it trained
+    logs = list((tmp_path / "checkpoints").rglob("*.log"))
+    assert len(logs) == 1, logs  # one mmengine training run on disk
+    assert len(list(ResultsStore(tmp_path).records())) == 2
+
+
+@pytest.mark.slow
+def test_a_killed_run_is_finished_by_its_rerun(tmp_path):
+    args = ["run", "--method", "pixel_bleach", *SMOKE, "--results", str(tmp_path),
+            "--executor", "local", "--device", "cpu"]
+    first = subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)  # its job subprocesses share its group
+    runs = tmp_path / "runs"
+    deadline = time.time() + 240
+    while not list(runs.glob("*.json")) and time.time() < deadline and first.poll() is None:
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)  # the submitting command and its job, mid-grid
+    first.wait()
+    at_kill = {p.name for p in runs.glob("*.json")}
+    assert at_kill, "no run finished before the kill"
+
+    assert main(args) == 0
+    records = {p.name for p in runs.glob("*.json")}
+    assert at_kill < records  # the kill left runs to do, and the rerun did them
+    methods = {json.loads((runs / n).read_text())["spec"]["method"] for n in records}
+    assert methods == {"none", "pixel_bleach"}
+    assert (tmp_path / "tables" / "main.md").is_file()

@@ -1,0 +1,67 @@
+"""The prepared GPU check (bench/gpu_check.py): its dry run on the CPU writes the JSON a GPU
+session will commit, and one failing or hanging part never loses the others."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.gpu_check import run_part
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_dry_run_writes_the_json_with_every_part(tmp_path):
+    out = tmp_path / "gpu"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.gpu_check", "--dry-run", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=400,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    files = list(out.glob("gpu_check_dryrun_*.json"))
+    assert len(files) == 1
+    report = json.loads(files[0].read_text())
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["parts"].keys() == report["parts"].keys()
+    assert report["schema"] == 1 and report["dry_run"] is True and report["device"] == "cpu"
+    env = report["env"]
+    for key in ("device_name", "torch", "cuda", "commit", "python", "missing"):
+        assert key in env
+    assert env["missing"] == []
+    assert report["finished"] and report["ok"] is True, json.dumps(report, indent=1)[:3000]
+    tiny = report["parts"]["detector:tiny"]
+    assert tiny["size"] == 32 and tiny["channels_last"] is True
+    for key in ("train", "inference", "bleach_fit", "harness_train"):
+        assert tiny[key]["img_per_s"] > 0, key
+        assert "peak_allocated_gib" in tiny[key]
+    assert tiny["bleach_fit"]["n_balanced"] > 0
+    ddp = report["parts"]["ddp"]
+    assert ddp["backend"] == "gloo" and ddp["world_size"] == 2
+    assert ddp["weights_equal"] is True and ddp["img_per_s"] > 0
+
+
+def test_a_failing_part_is_recorded_with_its_output(tmp_path):
+    part = tmp_path / "p.json"
+    code = f"import json; open({str(part)!r}, 'w').write(json.dumps({{'a': 1}})); raise SystemExit('boom')"
+    result = run_part([sys.executable, "-c", code], part, timeout=60)
+    assert result["a"] == 1  # what the part wrote before failing is kept
+    assert "exit code 1" in result["error"] and "boom" in result["error"]
+
+
+def test_a_hanging_part_is_killed_at_its_timeout_and_keeps_partial_results(tmp_path):
+    part = tmp_path / "p.json"
+    code = (f"import json, time; open({str(part)!r}, 'w').write(json.dumps({{'train': 5}})); "
+            "time.sleep(60)")
+    result = run_part([sys.executable, "-c", code], part, timeout=3)
+    assert result["train"] == 5
+    assert result["error"].startswith("timed out after 3 s")
+    assert result["seconds"] < 30
+
+
+def test_a_missing_program_is_an_error_not_an_exception(tmp_path):
+    result = run_part(["/no/such/program"], tmp_path / "p.json", timeout=5)
+    assert "could not start" in result["error"]
