@@ -49,6 +49,7 @@ EXAMPLES = {
              "  python -m bench sweep --detector xception --compression c40,jpeg_q50 --dry-run",
     "figures": "python -m bench figures\n  python -m bench figures --run RUN_ID --out paper_figures/",
     "report": "python -m bench report\n  python -m bench report --profile smoke --detector tiny",
+    "diagnose": "python -m bench diagnose --run pixel_bleach-xception-FaceSwap-c40-0123456789ab",
 }
 
 
@@ -210,6 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="embed the figures already under RESULTS/figures without redrawing Figs. 4-7")
     _axes(p)
     _common(p)
+
+    p = add("diagnose", "How a fitted Pixel Bleach acts: feature norms, margins, rank order, "
+                        "bleach similarity, the offset sample's I (inference only).")
+    p.add_argument("--run", required=True, metavar="RUN_ID", help="a pixel_bleach run id (results/runs/RUN_ID.json)")
+    p.add_argument("--results", default="results", type=Path, help="results folder (default: results)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default: cpu)")
+    p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     return parser
 
 
@@ -466,9 +474,23 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 1 if args.strict and any(c.holds is False for c in checks) else 0
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    import json
+
+    from bench.diagnose import diagnose, format_report
+
+    try:
+        report = diagnose(args.results, args.run, args.device)
+    except ValueError as exc:  # not a pixel_bleach run
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=1) if args.json else format_report(report))
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "list": cmd_list, "table": cmd_table, "reproduce": cmd_reproduce,
             "prepare": cmd_prepare, "calibrate": cmd_calibrate, "sweep": cmd_sweep,
-            "figures": cmd_figures, "report": cmd_report}
+            "figures": cmd_figures, "report": cmd_report, "diagnose": cmd_diagnose}
 
 
 def main(argv: list[str] | None = None) -> int:
