@@ -85,7 +85,7 @@ class Remedies(_RemedyGrid):
                 present = [r for r in recs if r is not None]
                 f = _flags(k, present)
                 row += ["✓" if f.get(flag) else "" for flag in PROPERTIES.values()]
-                fits = [r["timings"].get("method_fit_s") for r in present]
+                fits = [r.get("timings", {}).get("method_fit_s") for r in present]
                 fits = [v for v in fits if v is not None]
                 row.append(fmt_cell(max(fits), 1) if fits else fmt_cell(None))
                 rows.append(row)
@@ -119,7 +119,7 @@ class RemedyCost(_RemedyGrid):
                 ms = [ms_per_face(r) for r in recs]
                 own = [v for v in ms if v is not None]
                 extra = [v - b for v, b in zip(ms, base) if v is not None and b is not None]
-                facts = [r["facts"] for r in recs if r is not None]
+                facts = [r.get("facts", {}) for r in recs if r is not None]
                 added = [f["params_added"] for f in facts if "params_added" in f]
                 changed = [f["detector_elements_changed"]["parameters"] for f in facts
                            if "detector_elements_changed" in f]
