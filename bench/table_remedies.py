@@ -26,13 +26,16 @@ import pandas as pd
 
 from bench.registry import METHODS, TABLES, resolve
 from bench.spec import RunSpec
-from bench.tables import PRETTY, GridContext, Sota, Table, _manip_cols, fmt_cell, metric
+from bench.tables import PRETTY, GridContext, Sota, Table, _manip_cols, fmt_cell, measured
 from methods.fit_data import flags as declared_flags
 
 REMEDIES: tuple[str, ...] = (
-    "none", "threshold", "head_refit", "bn_adapt", "tent", "pixel_bleach", "restoration",
-    "stability_denoiser", "add_kd", "mixed_training", "lq_finetune",
+    "none", "threshold", "linear_probe", "head_refit", "bn_adapt", "tent", "pixel_bleach",
+    "pixel_bleach:paper_literal", "restoration", "stability_denoiser", "add_kd", "mixed_training",
+    "lq_finetune",
 )  # fmt: skip
+# A row is a method name, or ``method:variant`` for a method run with ``variant=...`` (the two
+# readings of Pixel Bleach side by side).
 PROPERTIES = {  # column -> flag
     "Retrains": "retrains_detector", "Labels": "needs_labels", "Paired HQ": "needs_paired_hq_lq",
     "Test-time": "test_time", "Compr. known": "needs_compression_known",
@@ -47,17 +50,22 @@ def _flags(method: str, records: list[dict[str, Any]]) -> dict[str, bool]:
     return declared_flags(resolve(METHODS, method))  # class flags when no run exists yet
 
 
+def _row_spec(ctx: GridContext, detector: str, manipulation: str, row: str) -> RunSpec:
+    method, _, variant = row.partition(":")
+    return ctx.spec(detector=detector, manipulation=manipulation, method=method,
+                    params={"variant": variant} if variant else None)
+
+
 class _RemedyGrid(Table):
     methods: ClassVar[tuple[str, ...]] = REMEDIES
 
     def grid(self, ctx: GridContext) -> list[RunSpec]:
-        return [ctx.spec(detector=d, manipulation=m, method=k)
+        return [_row_spec(ctx, d, m, k)
                 for d in ctx.detectors for k in self.methods for m in ctx.manipulations]
 
     def _records(self, records: dict[RunSpec, dict[str, Any]], ctx: GridContext, d: str,
                  k: str) -> list[dict[str, Any] | None]:
-        return [records.get(ctx.spec(detector=d, manipulation=m, method=k))
-                for m in ctx.manipulations]
+        return [records.get(_row_spec(ctx, d, m, k)) for m in ctx.manipulations]
 
     def _index(self, ctx: GridContext) -> pd.MultiIndex:
         return pd.MultiIndex.from_tuples(
@@ -79,11 +87,12 @@ class Remedies(_RemedyGrid):
             for k in self.methods:
                 recs = self._records(records, ctx, d, k)
                 row = []
-                for rec in recs:
-                    row += [fmt_cell(metric(rec, "acc", self.level)),
-                            fmt_cell(metric(rec, "auc", self.level))]
+                for m in ctx.manipulations:
+                    spec = _row_spec(ctx, d, m, k)
+                    row += [measured(records, ctx, spec, "acc", self.level),
+                            measured(records, ctx, spec, "auc", self.level)]
                 present = [r for r in recs if r is not None]
-                f = _flags(k, present)
+                f = _flags(k.partition(":")[0], present)
                 row += ["✓" if f.get(flag) else "" for flag in PROPERTIES.values()]
                 fits = [r.get("timings", {}).get("method_fit_s") for r in present]
                 fits = [v for v in fits if v is not None]
