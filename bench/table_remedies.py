@@ -30,7 +30,7 @@ from bench.tables import PRETTY, GridContext, Sota, Table, _manip_cols, fmt_cell
 from methods.fit_data import flags as declared_flags
 
 REMEDIES: tuple[str, ...] = (
-    "none", "threshold", "linear_probe", "head_refit", "bn_adapt", "tent", "pixel_bleach",
+    "none", "threshold", "head_refit", "bn_adapt", "tent", "pixel_bleach",
     "pixel_bleach:paper_literal", "restoration", "stability_denoiser", "add_kd", "mixed_training",
     "lq_finetune",
 )  # fmt: skip
