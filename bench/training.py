@@ -31,6 +31,10 @@ Choices (all keyword arguments where they matter):
   it wrote itself; any other path is refused. Weights a user points at go
   through :func:`load_detector_checkpoint` with ``trusted=False``
   (weights-only, :mod:`detectors.weights`).
+- Resume is exact: a training killed after epoch k and resumed ends with the
+  same weights and the same best epoch as an uninterrupted one
+  (:class:`ScheduleGuardHook` restores the random states and re-validates the
+  resumed epoch); the result says ``resumed_from_epoch``.
 - A NaN or inf loss raises :class:`NonFiniteLossError` before the epoch ends,
   so the last checkpoint on disk stays the last good one.
 - Determinism: mmengine's ``randomness`` seed; ``deterministic=True`` on the
@@ -63,6 +67,7 @@ from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from bench.errors import NonFiniteError
 from datasets.faceset import FaceSet
 from detectors.base import Detector
 from detectors.weights import load_weights
@@ -72,8 +77,8 @@ BEST_FILE = "best.pth"
 METRIC = "val/accuracy"
 
 
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or inf."""
+class NonFiniteLossError(NonFiniteError):
+    """The detector's training loss became NaN or inf (the CLI exits 2 with its message)."""
 
 
 class FaceDataset(Dataset):
@@ -228,14 +233,53 @@ class ThroughputHook(Hook):
             )
 
 
+def rng_states() -> dict[str, Any]:
+    """The random states training draws from (torch CPU and CUDA, numpy, Python)."""
+    import random
+
+    import numpy as np
+
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+            "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    """Restore what :func:`rng_states` saved."""
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    if states.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
 class ScheduleGuardHook(Hook):
-    """Stamp ``epochs`` into checkpoints; refuse to resume one written for another ``epochs``."""
+    """Makes a resumed training the same run as an uninterrupted one.
+
+    - stamps ``epochs`` into checkpoints and refuses to resume one written for another
+      ``epochs`` (the one-cycle schedule depends on it);
+    - saves the random states (flip, blur, dropout draw from them) with each checkpoint and
+      restores them on resume (mmengine restores weights, optimiser, schedule and the best
+      score, and re-seeds, which would replay epoch 1's draws);
+    - on resume, validates the resumed epoch again before training goes on: mmengine saves
+      ``epoch_N.pth`` *before* epoch N's validation, so a run killed in between would
+      otherwise never consider epoch N for the best checkpoint (validation draws no random
+      numbers, and an equal score does not replace the best, so re-validating is harmless
+      when epoch N had been validated).
+    """
+
+    priority = "LOWEST"  # before_train after the CheckpointHook's (which sets up its files)
 
     def __init__(self) -> None:
         self.resumed_from = 0
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint["meta"]["harness_epochs"] = runner.max_epochs
+        checkpoint["meta"]["harness_rng"] = rng_states()
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         saved = checkpoint.get("meta", {}).get("harness_epochs")
@@ -246,6 +290,14 @@ class ScheduleGuardHook(Hook):
                 f"(the one-cycle schedule depends on epochs)."
             )
         self.resumed_from = int(checkpoint.get("meta", {}).get("epoch", 0))
+        if checkpoint.get("meta", {}).get("harness_rng") is not None:
+            set_rng_states(checkpoint["meta"]["harness_rng"])
+
+    def before_train(self, runner) -> None:
+        if self.resumed_from:
+            states = rng_states()
+            runner.val_loop.run()
+            set_rng_states(states)
 
 
 class HarnessRunner(Runner):

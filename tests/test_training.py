@@ -123,6 +123,33 @@ def test_interrupted_training_resumes_from_its_last_epoch(tmp_path):
     assert (tmp_path / "done.json").is_file()
 
 
+def test_a_resumed_training_ends_exactly_like_an_uninterrupted_one(tmp_path):
+    """Killed after epoch 1 of 3 (after epoch_1.pth was saved, before epoch 1's validation),
+    then resumed: the same best epoch, the same weights bit for bit. Blur, flips and dropout
+    draw random numbers, so this fails unless the random states travel with the checkpoint,
+    and it fails unless the resumed epoch is validated."""
+    kw = dict(KW, blur_p=0.5)
+
+    def model() -> TinyDetector:
+        torch.manual_seed(0)
+        return build(DETECTORS, {"type": "tiny", "drop_rate": 0.3})
+
+    a = model()
+    whole = train_detector(a, TRAIN, VAL, tmp_path / "a", epochs=3, **kw)
+    with pytest.raises(KeyboardInterrupt):
+        train_detector(model(), TRAIN, VAL, tmp_path / "b", epochs=3,
+                       hooks=[_InterruptAfterFirstEpoch()], **kw)
+    torch.manual_seed(123)  # whatever the process did in between
+    b = model()
+    resumed = train_detector(b, TRAIN, VAL, tmp_path / "b", epochs=3, **kw)
+    assert resumed["resumed_from_epoch"] == 1 and whole["resumed_from_epoch"] == 0
+    assert resumed["best_val_acc"] == whole["best_val_acc"]
+    best = sorted(p.name for p in (tmp_path / "a").glob("best_val_accuracy_epoch_*.pth"))
+    assert sorted(p.name for p in (tmp_path / "b").glob("best_val_accuracy_epoch_*.pth")) == best
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(pa, pb), name
+
+
 def test_resume_with_other_epochs_is_an_error(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_detector(
