@@ -16,13 +16,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.errors import UserError
 from bench.profiles import PROFILES, get_profile
 from bench.registry import (
+    COMPRESSIONS,
     DATASETS,
     DETECTORS,
     METHODS,
     REGISTRIES,
     TABLES,
+    PluginError,
     UnknownNameError,
     attribute,
     describe,
@@ -40,7 +43,8 @@ EXAMPLES = {
            "  python -m bench run --method threshold --detector xception --manipulation FaceSwap\n"
            "  python -m bench run --method pixel_bleach --detector resnet50 --cfg-options method.m=0 faces.size=96",
     "list": "python -m bench list\n  python -m bench list compressions",
-    "table": "python -m bench table main --format latex\n  python -m bench table all --out paper_tables/",
+    "table": "python -m bench table main --format latex\n  python -m bench table all --out paper_tables/\n"
+             "  python -m bench table main --method none,threshold",
     "reproduce": "python -m bench reproduce main\n  python -m bench reproduce offset_m --detector xception",
     "prepare": "python -m bench prepare --dataset ffpp --root /data/FaceForensics++ --profile paper",
     "calibrate": "python -m bench calibrate\n  python -m bench calibrate --seeds 0,1,2 --detector xception",
@@ -71,19 +75,39 @@ def parse_cfg_options(items: list[str] | None) -> tuple[dict[str, Any], dict[str
     return method, other
 
 
+def default_results() -> Path:
+    """Where results go without ``--results``: ``$BLEACHBENCH_RESULTS``, else the project's own
+    ``results/`` (beside ``pyproject.toml`` in a checkout), else ``./results`` (installed
+    elsewhere): never a folder that depends on where the command was started from a checkout."""
+    import os
+
+    if os.environ.get("BLEACHBENCH_RESULTS"):
+        return Path(os.environ["BLEACHBENCH_RESULTS"])
+    root = Path(__file__).resolve().parents[1]
+    return root / "results" if (root / "pyproject.toml").is_file() else Path("results")
+
+
+RESULTS_HELP = ("results folder: runs/, tables/, cache/, checkpoints/ (default: $BLEACHBENCH_RESULTS, "
+                "else the project's results/)")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default="quick", choices=sorted(PROFILES),
                    help="sizes and schedules (default: quick, the embedded synthetic dataset on CPU)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
-    p.add_argument("--results", default="results", type=Path,
-                   help="results folder: runs/, tables/, cache/, checkpoints/ (default: results)")
+    p.add_argument("--results", default=default_results(), type=Path, help=RESULTS_HELP)
     p.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE",
                    help="override profile keys (faces.size=96, train.epochs=5) or method parameters "
                         "(method.s=0.01, method.use_rem=False)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE|FILE.py",
                    help="import a module or a .py file that registers extra "
                         "detectors/methods/compressions/datasets (repeatable)")
-    p.add_argument("--dataset", default=None, help="dataset source (default: the profile's)")
+    p.add_argument("--dataset", default=None,
+                   help="dataset source (default: the profile's; its options are kept when it is "
+                        "the same dataset; see `list datasets`)")
+    p.add_argument("--root", type=Path, default=None,
+                   help="dataset root folder (ffpp, folder, deepfakebench); same as "
+                        "--cfg-options dataset.root=DIR")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", default=None, metavar="0,1,2",
                    help="several seeds (a comma list; overrides --seed): the grid runs once per seed, "
@@ -161,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("table", "Render a table from the run records alone (nothing is run).")
     p.add_argument("name", help="a table name (see `list tables`) or all")
+    p.add_argument("--method", default=None, metavar="M1,M2",
+                   help="the methods of a table with a method axis (main, sota, remedies), "
+                        "e.g. --method none,flip_tta; written as <table>-<methods>.md")
     p.add_argument("--format", default="md", choices=["md", "latex"])
     p.add_argument("--out", type=Path, default=None, help="folder for the files (default: RESULTS/tables)")
     _axes(p)
@@ -180,7 +207,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="exit 1 if any judged target fails")
 
     p = add("prepare", "Extract, crop and cache the faces of a dataset for a profile.")
-    p.add_argument("--root", type=Path, default=None, help="dataset root (e.g. FaceForensics++ folder)")
     p.add_argument("--compressions", default=None, help="comma list (default: the profile's HQ and LQ)")
     _axes(p)
     _common(p)
@@ -202,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", default=None, help="the run id to draw (default: a Pixel Bleach run "
                                                "with default parameters, else the newest with arrays)")
     p.add_argument("--out", type=Path, default=None, help="folder (default: RESULTS/figures)")
-    p.add_argument("--results", default="results", type=Path, help="results folder (default: results)")
+    p.add_argument("--results", default=default_results(), type=Path, help=RESULTS_HELP)
     p.add_argument("--seed", type=int, default=0, help="t-SNE seed")
 
     p = add("report", "Write RESULTS/report.html: every table, the figures and each run's metadata.")
@@ -215,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("diagnose", "How a fitted Pixel Bleach acts: feature norms, margins, rank order, "
                         "bleach similarity, the offset sample's I (inference only).")
     p.add_argument("--run", required=True, metavar="RUN_ID", help="a pixel_bleach run id (results/runs/RUN_ID.json)")
-    p.add_argument("--results", default="results", type=Path, help="results folder (default: results)")
+    p.add_argument("--results", default=default_results(), type=Path, help=RESULTS_HELP)
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default: cpu)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     return parser
@@ -239,20 +265,28 @@ def default_detectors() -> list[str]:
     return [n for n in registered_names(DETECTORS) if not attribute(DETECTORS, n, "hidden", False)]
 
 
+RUNNING = ("run", "reproduce", "prepare", "sweep")  # commands that build, train or evaluate
+
+
 def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
+    """The grid's axes and the checked profile from the command line (nothing is run)."""
     method_params, overrides = parse_cfg_options(getattr(args, "cfg_options", None))
-    profile = get_profile(args.profile, overrides)
-    if args.dataset:
-        profile["dataset"] = {"type": args.dataset, **({"root": str(args.root)}
-                                                       if getattr(args, "root", None) else {})}
-    elif getattr(args, "root", None):
-        profile["dataset"]["root"] = str(args.root)
+    root = getattr(args, "root", None)
+    profile = get_profile(args.profile, overrides, dataset=args.dataset,
+                          root=str(root) if root is not None else None)
+    running = getattr(args, "command", None) in RUNNING
+    if running:
+        from bench.config import check_components
+
+        check_components(profile, " (from --cfg-options)" if overrides else "",
+                         detectors=_names(args.detector, default_detectors(), "detector"))
     dataset = profile["dataset"]["type"]
-    manips = list(attribute(DATASETS, dataset, "manipulations", ()))
+    manips = dataset_manipulations(profile, args.results, strict=running)
     chosen = _names(args.manipulation, manips, "manipulation")
-    unknown = [m for m in chosen if m not in manips]
-    if unknown:
-        raise SystemExit(f"unknown manipulation(s) {unknown} for dataset {dataset!r}; known: {manips}")
+    from bench.checks import check_manipulation
+
+    for m in chosen:
+        check_manipulation(m, manips, dataset)
     seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else (args.seed,)
     ctx = GridContext(
         dataset=dataset, profile=args.profile, seed=seeds[0], seeds=seeds if len(seeds) > 1 else (),
@@ -263,7 +297,34 @@ def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
         options=canonical_json(overrides),
         method_params=_method_params(method_params),
     )
+    if running:  # every compression is checked before anything is rendered or trained
+        from bench.checks import check_compression
+
+        for c in (ctx.train_compression, ctx.test_compression):
+            resolve(COMPRESSIONS, c)
+            check_compression(c)
     return ctx, profile
+
+
+def dataset_manipulations(profile: dict[str, Any], results: Path, strict: bool) -> list[str]:
+    """The manipulations of the profile's dataset, read from the data (a ``folder`` tree's
+    ``fake/<name>`` folders, a DeepfakeBench JSON). Where the source cannot be opened (no root
+    here, e.g. rendering a table of another machine's records), the class's list is used unless
+    ``strict``, where the error stands."""
+    from bench.registry import build
+
+    dataset = profile["dataset"]["type"]
+    factory = resolve(DATASETS, dataset)
+    cfg = dict(profile["dataset"])
+    from bench.config import accepted
+
+    cfg.update(accepted(factory, {"cache_dir": str(Path(results) / "cache" / dataset)}))
+    try:
+        return list(build(DATASETS, cfg).manipulations)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        if strict:
+            raise FileNotFoundError(f"dataset {dataset!r} cannot be opened: {exc}") from exc
+        return list(attribute(DATASETS, dataset, "manipulations", ()))
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -281,18 +342,30 @@ def _method_params(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``method.*`` options, given to each method that declares the key (others run as they are)."""
     if not params:  # nothing to hand out: no method module (torch) needs importing
         return {}
-    from bench.engine import accepted_kwargs
+    from bench.config import ConfigError, accepted, parameters, suggest
 
-    out = {name: accepted_kwargs(resolve(METHODS, name), params) for name in registered_names(METHODS)}
-    unused = set(params) - {k for taken in out.values() for k in taken}
+    out = {name: accepted(resolve(METHODS, name), params) for name in registered_names(METHODS)}
+    unused = sorted(set(params) - {k for taken in out.values() for k in taken})
     if unused:
-        raise SystemExit(f"--cfg-options: no method takes {sorted(unused)}")
+        valid = {k for name in registered_names(METHODS) for k in parameters(resolve(METHODS, name))}
+        hint = suggest(unused[0], valid).replace("mean '", "mean 'method.")
+        raise ConfigError(f"unknown configuration key 'method.{unused[0]}' (from --cfg-options): "
+                          f"no method takes it{hint}")
     return {name: taken for name, taken in out.items() if taken}
 
 
-def _tables(name: str) -> list[Table]:
+def _tables(name: str, methods: str | None = None) -> list[Table]:
+    """The tables named (``all`` = every registered one), over ``methods`` (a comma list) where
+    given: a table with a method axis (main, sota, remedies) then shows exactly those."""
     names = [n for n in known_names(TABLES)] if name == "all" else [name]
-    return [get_table(n) for n in names]
+    tables = [get_table(n) for n in names]
+    if methods:
+        chosen = [m.strip() for m in methods.split(",") if m.strip()]
+        for m in chosen:
+            resolve(METHODS, m)
+        tables = [t.with_methods(chosen) if hasattr(t, "methods") or name != "all" else t
+                  for t in tables]
+    return tables
 
 
 def write_tables(tables: list[Table], ctx: GridContext, store: ResultsStore, out: Path,
@@ -303,7 +376,7 @@ def write_tables(tables: list[Table], ctx: GridContext, store: ResultsStore, out
     for table in tables:
         for fmt in formats:
             r = render(table, records, ctx, fmt, store=store)
-            path = out / f"{table.name}.{'md' if fmt == 'md' else 'tex'}"
+            path = out / f"{table.file_stem}.{'md' if fmt == 'md' else 'tex'}"
             path.write_text(r.text, encoding="utf-8")
             written.append(path)
             if echo and fmt == formats[0]:
@@ -340,8 +413,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     load_plugins(args.plugin)
     resolve(METHODS, args.method)
     ctx, profile = context(args)
-    main = MainResults()
-    main.methods = ("none",) if args.method == "none" else ("none", args.method)
+    main = MainResults(("none",) if args.method == "none" else ("none", args.method))
     cross = get_table("cross_compression")
     specs = seed_grid(cross, ctx) + seed_grid(main, ctx)
     summary, store = _execute(args, profile, specs)
@@ -354,7 +426,12 @@ def cmd_table(args: argparse.Namespace) -> int:
     load_plugins(args.plugin)
     ctx, _ = context(args)
     out = args.out or args.results / "tables"
-    write_tables(_tables(args.name), ctx, ResultsStore(args.results), out, formats=(args.format,))
+    try:
+        tables = _tables(args.name, args.method)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    write_tables(tables, ctx, ResultsStore(args.results), out, formats=(args.format,))
     return 0
 
 
@@ -439,23 +516,27 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    """Build the face caches that ``run`` with the same options will read, through the engine's
+    own path (the same keys: per manipulation or one ``all`` cache, skip-first, sizes)."""
+    from bench.checks import check_compression
     from bench.engine import Engine
-    from datasets.face_cache import prepare
 
     load_plugins(args.plugin)
     ctx, profile = context(args)
     engine = Engine(profile, args.results, args.device, progress=not args.quiet)
-    source = engine.source(ctx.dataset)
     compressions = (args.compressions.split(",") if args.compressions
                     else [ctx.train_compression, ctx.test_compression])
+    for c in compressions:
+        resolve(COMPRESSIONS, c)
+        check_compression(c)
+    manips = list(ctx.manipulations) if engine.per_manipulation else ["all"]
     sizes = sorted({engine.image_size(d) for d in ctx.detectors})
-    paths = []
     for size in sizes:
-        for split in ("train", "val", "test"):  # faces.<split>_frames_per_video may differ
-            paths += prepare(source, compressions, [split], size, engine.frames_per_video(split),
-                             args.results / "cache" / "faces", manipulations=list(ctx.manipulations),
-                             skip_first=bool(profile["faces"].get("skip_first", False)))
-    print("\n".join(str(p) for p in paths))
+        for split in ("train", "val", "test"):
+            for c in compressions:
+                for m in manips:
+                    faces = engine.faces(ctx.dataset, m, c, split, size)
+                    print(f"{getattr(faces, 'path', '')}  ({len(faces)} faces)")
     return 0
 
 
@@ -497,8 +578,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (UnknownNameError, CorruptRecordError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (UserError, UnknownNameError, PluginError, CorruptRecordError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # a user's error: one line, exit 2
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished runs are saved; run the same command again to continue",

@@ -14,7 +14,6 @@ and its per-face arrays are saved beside it as ``runs/<run_id>.npz``.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import time
 from collections import defaultdict
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from bench import config as C
 from bench.executor import detector_lock
 from bench.intervals import BootstrapConfig, add_intervals
 from bench.metrics import compute_metrics
@@ -49,21 +49,9 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def _parameters(factory: Callable[..., Any]) -> set[str]:
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    return set(inspect.signature(target).parameters)
-
-
 def accepted_kwargs(factory: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
     """The subset of ``kwargs`` that ``factory`` accepts (all of them if it takes ``**kwargs``)."""
-    declared = getattr(factory, "config_keys", None)  # a class may list the keys it takes
-    if declared is not None:
-        return {k: v for k, v in kwargs.items() if k in declared}
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    params = inspect.signature(target).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return dict(kwargs)
-    return {k: v for k, v in kwargs.items() if k in params}
+    return C.accepted(factory, kwargs)
 
 
 def balance_classes(faces: FaceSet, seed: int = 0, oversample: bool = False) -> FaceSet:
@@ -88,12 +76,7 @@ def balance_classes(faces: FaceSet, seed: int = 0, oversample: bool = False) -> 
     return faces.subset(np.sort(np.concatenate(keep)))
 
 
-def train_options(profile: dict[str, Any], detector: str) -> dict[str, Any]:
-    """The profile's ``train`` section for ``detector``: ``train.per_detector.<detector>``
-    (a dict of the same keys, e.g. ``lr``, ``epochs``, ``batch_size``) overrides the shared keys."""
-    cfg = dict(profile["train"])
-    own = cfg.pop("per_detector", None) or {}
-    return {**cfg, **dict(own.get(detector, {}))}
+train_options = C.train_options  # re-exported: the profile's train section for a detector
 
 
 @torch.no_grad()
@@ -148,6 +131,7 @@ class Engine:
 
     def __init__(self, profile: dict[str, Any], results: str | Path = "results",
                  device: str = "auto", progress: bool = True) -> None:
+        C.check_profile(profile)
         self.profile = profile
         self.results = Path(results)
         self.store = ResultsStore(self.results)
@@ -162,15 +146,25 @@ class Engine:
         self.summary = RunSummary()
 
     # -- data -----------------------------------------------------------------------------------
+    def dataset_kwargs(self, name: str) -> dict[str, Any]:
+        """What source ``name`` is built with: the profile's ``dataset`` section if it names
+        ``name`` (else none), and a cache folder under the results if the source takes one."""
+        cfg = dict(self.profile["dataset"])
+        if cfg.get("type") != name:
+            cfg = {"type": name}
+        factory = resolve(DATASETS, name)
+        extra = accepted_kwargs(factory, {"cache_dir": str(self.results / "cache" / name)})
+        return {**extra, **cfg}
+
     def source(self, name: str) -> ClipSource:
         if name not in self._sources:
-            cfg = dict(self.profile["dataset"])
-            if cfg.get("type") != name:
-                cfg = {"type": name}
-            factory = resolve(DATASETS, name)
-            extra = accepted_kwargs(factory, {"cache_dir": str(self.results / "cache" / name)})
-            self._sources[name] = build(DATASETS, {**extra, **cfg})
+            self._sources[name] = build(DATASETS, self.dataset_kwargs(name))
         return self._sources[name]
+
+    def config(self, spec: RunSpec) -> dict[str, Any]:
+        """The resolved configuration of ``spec`` (bench/config.py), stored in its record."""
+        ds = {k: v for k, v in self.dataset_kwargs(spec.dataset).items() if k != "cache_dir"}
+        return C.run_config(self.profile, spec, ds)
 
     def faces(self, dataset: str, manipulation: str, compression: str, split: str,
               size: int) -> FaceSet:
@@ -219,46 +213,70 @@ class Engine:
 
     # -- detectors ------------------------------------------------------------------------------
     def detector(self, spec: RunSpec) -> tuple[Detector, dict[str, Any]]:
-        """The frozen detector for ``spec``, trained on the train compression (cached)."""
+        """The frozen detector for ``spec``, trained on the train compression (cached).
+
+        The checkpoint folder is keyed by a hash of exactly what the trained weights depend
+        on (:func:`bench.config.detector_key`: data fingerprint, faces, train compression and
+        its parameters, detector arguments, every training option, seed): changing any of
+        them trains a new detector, repeating them reuses it. ``train.epochs=0`` trains
+        nothing and evaluates the detector as built (e.g. ``detector.weights=PATH``).
+        """
         from bench.training import load_detector_checkpoint, train_detector
 
         manip = spec.manipulation if self.per_manipulation else "all"
-        key = (spec.dataset, manip, spec.detector, spec.train_compression, spec.seed)
-        if key in self._detectors:
-            return self._detectors[key]
+        cfg = self.config(spec)
         size = self.image_size(spec.detector)
+        key = C.detector_key(cfg, fingerprint=self.source(spec.dataset).fingerprint(),
+                             manipulation=manip, compression=spec.train_compression,
+                             frames={s: self.frames_per_video(s) for s in ("train", "val")},
+                             size=size)
+        digest = C.digest(key)
+        if digest in self._detectors:
+            return self._detectors[digest]
+        det_kwargs = {k: v for k, v in cfg["detector"].items() if k != "type"}
+        given = C.detector_kwargs(self.profile, spec.detector)
         t = time.perf_counter()
-        train = self.faces(spec.dataset, manip, spec.train_compression, "train", size)
-        val = self.faces(spec.dataset, manip, spec.train_compression, "val", size)
-        t = self.clock.add("faces", t)
-        if manip == "all":  # four fakes per real clip: undersample so accuracy means the same
-            train = balance_classes(train, spec.seed, oversample=True)
-            val = balance_classes(val, spec.seed)
-        fp = self.source(spec.dataset).fingerprint()
-        work = (self.results / "checkpoints" / f"{spec.dataset}-{fp}" / spec.profile /
-                f"{spec.detector}_{spec.train_compression}_{manip}_seed{spec.seed}_{size}px")
-        with detector_lock(work):  # concurrent jobs (--executor) never train one detector twice
-            done = (work / "done.json").exists()
+        if int(cfg["train"]["epochs"]) == 0:  # evaluate the detector as built, untrained here
             torch.manual_seed(spec.seed)
-            model = build(DETECTORS, spec.detector)
-            cfg = accepted_kwargs(train_detector, train_options(self.profile, spec.detector))
-            info = train_detector(model, train, val, work, device=str(self.device), seed=spec.seed,
-                                  progress=self.progress, **cfg)
-        self.summary.cached["detectors"] += int(done)
-        model = load_detector_checkpoint(build(DETECTORS, spec.detector), info["checkpoint"],
-                                         trusted=True)
+            model = build(DETECTORS, {"type": spec.detector, **given})
+            info = {"checkpoint": f"untrained:{digest}", "best_val_acc": None, "epochs": 0,
+                    "seconds": 0.0, "key": key, "weights": det_kwargs.get("weights")}
+        else:
+            train = self.faces(spec.dataset, manip, spec.train_compression, "train", size)
+            val = self.faces(spec.dataset, manip, spec.train_compression, "val", size)
+            t = self.clock.add("faces", t)
+            if manip == "all":  # four fakes per real clip: balance so accuracy means the same
+                train = balance_classes(train, spec.seed, oversample=True)
+                val = balance_classes(val, spec.seed)
+            work = (self.results / "checkpoints" / f"{spec.dataset}-{key['fingerprint']}" /
+                    f"{spec.detector}_{spec.train_compression}_{manip}_seed{spec.seed}_{size}px-{digest}")
+            with detector_lock(work):  # concurrent jobs (--executor) never train one detector twice
+                done = (work / "done.json").exists()
+                if not done:
+                    work.mkdir(parents=True, exist_ok=True)
+                    (work / "config.json").write_text(json.dumps(key, indent=2, sort_keys=True,
+                                                                 default=str) + "\n")
+                torch.manual_seed(spec.seed)
+                model = build(DETECTORS, {"type": spec.detector, **given})
+                opts = accepted_kwargs(train_detector, C.train_options(self.profile, spec.detector))
+                info = train_detector(model, train, val, work, device=str(self.device),
+                                      seed=spec.seed, progress=self.progress, **opts)
+            self.summary.cached["detectors"] += int(done)
+            model = load_detector_checkpoint(build(DETECTORS, {"type": spec.detector, **given}),
+                                             info["checkpoint"], trusted=True)
         model.to(self.device).eval()
         for p in model.parameters():
             p.requires_grad_(False)
         self.clock.add("detector training", t)
-        self._detectors[key] = (model, info)
+        self._detectors[digest] = (model, info)
         return model, info
 
     # -- runs -----------------------------------------------------------------------------------
     def method_cfg(self, spec: RunSpec) -> dict[str, Any]:
-        factory = resolve(METHODS, spec.method)
-        defaults = accepted_kwargs(factory, dict(self.profile.get("method", {})))
-        return {"type": spec.method, **defaults, **spec.params}
+        """The method's arguments: profile ``method`` keys it takes, the run's parameters,
+        and the run's seed (bench/config.py: :func:`~bench.config.method_kwargs`)."""
+        return {"type": spec.method, **C.method_kwargs(self.profile, spec.method, spec.params,
+                                                       spec.seed)}
 
     def run_one(self, spec: RunSpec) -> Path:
         t0 = time.perf_counter()
@@ -270,7 +288,7 @@ class Engine:
         test = self.faces(spec.dataset, spec.manipulation, spec.test_compression, "test", size)
         cfg = self.method_cfg(spec)
         factory = resolve(METHODS, spec.method)
-        quiet = {"progress": self.progress} if "progress" in _parameters(factory) else {}
+        quiet = {"progress": self.progress} if "progress" in C.signature_names(factory) else {}
         method = build(METHODS, {**cfg, **quiet})
         # A test-time method adapts to one test set: fitted afresh for each.
         on_test = ({"test": [spec.manipulation, spec.test_compression]}
@@ -309,6 +327,7 @@ class Engine:
         self.clock.add("evaluation", t)
         facts = {**facts, "method_cfg": cfg, "n_test_faces": len(test),
                  "detector_best_val_acc": det_info.get("best_val_acc"),
+                 "detector_resumed_from_epoch": det_info.get("resumed_from_epoch", 0),
                  "skipped_videos": {split: self.skipped(spec, c, split, size) for split, c in
                                     (("train", fit_c), ("val", fit_c),
                                      ("test", spec.test_compression))}}
@@ -319,12 +338,25 @@ class Engine:
             checkpoints={"detector": str(det_info["checkpoint"]), "method_work_dir": str(work)},
             facts=json.loads(json.dumps(facts, default=str)),
             arrays=arrays,
+            config=json.loads(json.dumps(self.config(spec), default=str)),
         )
 
+    def check(self, specs: Sequence[RunSpec]) -> None:
+        """Everything a grid needs, checked before any work: the configuration against the
+        components' signatures, every name (detector, method, compression, manipulation)."""
+        from bench.checks import check_specs
+
+        C.check_profile(self.profile, deep=True, detectors={s.detector for s in specs})
+        check_specs(specs, {name: self.source(name) for name in {s.dataset for s in specs}})
+
     def run(self, specs: Sequence[RunSpec], force: bool = False) -> RunSummary:
+        """Run ``specs`` (skipping those with a record unless ``force``); a record that does
+        not parse is never overwritten, not even with ``force``."""
+        specs = list(dict.fromkeys(specs))
+        self.check(specs)
         todo = []
-        for spec in dict.fromkeys(specs):
-            if not force and self.store.exists(spec):
+        for spec in specs:
+            if self.store.exists(spec) and not force:  # exists() raises on a corrupt record
                 self.summary.skipped.append(spec.run_id)
             else:
                 todo.append(spec)

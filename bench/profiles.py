@@ -2,9 +2,10 @@
 
 A profile is plain data. Each section is passed as keyword arguments to the
 component that owns it: ``dataset`` to the ``DATASETS`` entry, ``faces`` to the
-face cache, ``train`` to detector training, ``method`` to every method (a
-method ignores keys it does not declare). ``--cfg-options faces.size=96``
-overrides any key.
+face cache, ``train`` to detector training, ``detector`` to the detectors,
+``method`` to every method that takes the key. ``--cfg-options faces.size=96``
+overrides any key; an unknown key is an error with the nearest valid one
+(bench/config.py checks every section).
 
 - ``smoke``: the whole pipeline in well under a minute (tests).
 - ``quick``: the default; every table's pipeline on a laptop CPU in minutes,
@@ -62,6 +63,11 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     "paper": {
         "dataset": {"type": "ffpp", "root": "data/FaceForensics++"},
+        # FaceForensics++'s detectors start from ImageNet weights (MesoInception4 has none and
+        # trains from scratch). timm fetches them from the Hugging Face hub or its local cache;
+        # offline, point at local files: detector.per_detector.xception.weights=PATH.
+        "detector": {"per_detector": {d: {"pretrained": True} for d in
+                                      ("xception", "resnet50", "efficientnet_b4", "f3net")}},
         "faces": {"size": None, "frames_per_video": 300, "skip_first": False},
         "train": {"epochs": 10, "batch_size": 32, "lr": 2e-4, "amp": True, "channels_last": True},
         "method": {"epochs": 20, "batch_size": 14},
@@ -73,18 +79,30 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-def get_profile(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A deep copy of profile ``name`` with dotted ``overrides`` applied."""
+def get_profile(name: str, overrides: dict[str, Any] | None = None, *,
+                dataset: str | None = None, root: str | None = None) -> dict[str, Any]:
+    """A deep copy of profile ``name``, checked (bench/config.py), with ``dataset`` (a dataset
+    name: the profile's dataset options are kept when it names the same dataset, else the
+    section starts empty), then the dotted ``overrides``, then ``root`` applied."""
+    from bench.config import ConfigError, check_profile, suggest
+
     if name not in PROFILES:
-        raise KeyError(f"unknown profile {name!r}; known profiles: {', '.join(PROFILES)}")
+        raise ConfigError(f"unknown profile {name!r}{suggest(name, PROFILES)}; "
+                          f"known profiles: {', '.join(PROFILES)}")
     profile = copy.deepcopy(PROFILES[name])
     profile["name"] = name
+    if dataset and profile["dataset"].get("type") != dataset:
+        profile["dataset"] = {"type": dataset}
     for dotted, value in (overrides or {}).items():
         node = profile
         *parents, leaf = dotted.split(".")
-        for part in parents:
+        for i, part in enumerate(parents):
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise KeyError(f"--cfg-options {dotted}: {part!r} is not a section")
+                raise ConfigError(f"--cfg-options {dotted}: {'.'.join(parents[:i + 1])!r} is a "
+                                  f"value, not a section")
         node[leaf] = value
+    if root is not None:
+        profile["dataset"]["root"] = str(root)
+    check_profile(profile, origin=" (from --cfg-options)" if overrides else "")
     return profile

@@ -160,6 +160,10 @@ def attribute(registry: Registry, name: str, attr: str, default: Any = _MISSING)
     return getattr(obj, attr) if default is _MISSING else getattr(obj, attr, default)
 
 
+class PluginError(ImportError):
+    """A ``--plugin`` module or file that cannot be imported (the message says why)."""
+
+
 class UnknownNameError(KeyError):
     """A name that no registry entry or pattern matches."""
 
@@ -545,7 +549,9 @@ def load_plugins(modules: Iterable[str]) -> None:
         try:
             importlib.import_module(name)
         except ImportError as exc:
-            raise ImportError(f"cannot import plug-in module {name!r}: {exc}") from exc
+            raise PluginError(f"--plugin {name}: cannot import plug-in module {name!r}: {exc}. "
+                              f"Give a module importable from here (on sys.path, e.g. an "
+                              f"installed package) or a file path ending in .py") from exc
 
 
 def _load_plugin_file(path: str) -> None:
@@ -568,6 +574,10 @@ def _load_plugin_file(path: str) -> None:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except BaseException:
+    except Exception as exc:
         del sys.modules[name]
-        raise
+        raise PluginError(f"--plugin {path}: importing it failed: {type(exc).__name__}: {exc}. "
+                          f"A plug-in file imports the registries with "
+                          f"`from bench.registry import METHODS` (or DETECTORS, COMPRESSIONS, "
+                          f"DATASETS) and decorates its class with "
+                          f"@METHODS.register_module(name=...)") from exc

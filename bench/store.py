@@ -148,8 +148,11 @@ class ResultsStore:
 
     def write(self, spec: RunSpec, metrics: dict[str, Any], *, timings: dict[str, float] | None = None,
               checkpoints: dict[str, str] | None = None, facts: dict[str, Any] | None = None,
-              arrays: dict[str, np.ndarray] | None = None) -> Path:
-        """Write the record (and first, if given, the per-face ``arrays`` as ``<run_id>.npz``)."""
+              arrays: dict[str, np.ndarray] | None = None,
+              config: dict[str, Any] | None = None) -> Path:
+        """Write the record (and first, if given, the per-face ``arrays`` as ``<run_id>.npz``).
+
+        ``config`` is the run's resolved configuration (bench/config.py)."""
         record = {
             "record_version": RECORD_VERSION,
             "run_id": spec.run_id,
@@ -158,6 +161,7 @@ class ResultsStore:
             "timings": timings or {},
             "checkpoints": checkpoints or {},
             "facts": facts or {},
+            "config": config or {},
             "versions": package_versions(),
             "git_commit": git_commit(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

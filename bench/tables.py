@@ -24,6 +24,7 @@ caption.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Sequence
@@ -246,6 +247,23 @@ class Table:
         """The paper's numbers in the same layout, or None."""
         return None
 
+    @property
+    def file_stem(self) -> str:
+        """The file its rendering is written to (no suffix): the name, plus the methods when a
+        table with a method axis shows other methods than its own."""
+        mine, default = getattr(self, "methods", None), getattr(type(self), "methods", None)
+        return self.name if mine == default else f"{self.name}-{'-'.join(mine)}"
+
+    def with_methods(self, methods: Sequence[str]) -> Table:
+        """This table over other methods (``table main --method a,b``); a table without a
+        method axis refuses."""
+        if not hasattr(self, "methods"):
+            raise ValueError(f"table {self.name!r} has no method axis; --method applies to "
+                             "main, sota and remedies")
+        table = copy.copy(self)
+        table.methods = tuple(dict.fromkeys(methods))
+        return table
+
 
 @dataclass
 class Rendered:
@@ -394,12 +412,48 @@ class CrossCompression(Table):
 
 @TABLES.register_module(name="main")
 class MainResults(Table):
-    """Table III: Acc and AUC on LQ test per backbone and manipulation, without and with the bleach."""
+    """Table III: Acc and AUC on LQ test per backbone and manipulation, without and with the bleach.
+
+    ``MainResults(methods=(...))`` lays out other methods (``run --method threshold``,
+    ``table main --method flip,none``): rows are then named by method, the title lists the
+    methods, and the files are ``main-<methods>.md``/``.tex`` so the paper's ``main.md`` is
+    never overwritten by another method's rows.
+    """
 
     name = "main"
-    title = "Acc. and AUC on LQ test, without and with Pixel Bleach (RECG)"
     paper_table = "III"
-    methods: tuple[str, ...] = ("none", "pixel_bleach")
+    PAPER_METHODS: ClassVar[tuple[str, ...]] = ("none", "pixel_bleach")
+
+    def __init__(self, methods: Sequence[str] = PAPER_METHODS) -> None:
+        self.methods: tuple[str, ...] = tuple(dict.fromkeys(methods))
+        if not self.methods:
+            raise ValueError("MainResults needs at least one method")
+
+    @property
+    def paper_layout(self) -> bool:
+        return self.methods == self.PAPER_METHODS
+
+    @property
+    def title(self) -> str:  # type: ignore[override]
+        if self.paper_layout:
+            return "Acc. and AUC on LQ test, without and with Pixel Bleach (RECG)"
+        return "Acc. and AUC on LQ test, by method: " + ", ".join(self.methods)
+
+    @property
+    def file_stem(self) -> str:
+        return self.name if self.paper_layout else f"{self.name}-{'-'.join(self.methods)}"
+
+    def with_methods(self, methods: Sequence[str]) -> MainResults:
+        return MainResults(methods)
+
+    def _row(self, d: str, k: str) -> tuple[str, str]:
+        if self.paper_layout:
+            return (PRETTY.get(d, d), "✓" if k != "none" else "×")
+        return (PRETTY.get(d, d), k)
+
+    @property
+    def _row_names(self) -> list[str]:
+        return ["Backbone", "RECG" if self.paper_layout else "Method"]
 
     def grid(self, ctx: GridContext) -> list[RunSpec]:
         return [ctx.spec(detector=d, manipulation=m, method=k)
@@ -410,14 +464,14 @@ class MainResults(Table):
         rows, index = [], []
         for d in ctx.detectors:
             for k in self.methods:
-                index.append((PRETTY.get(d, d), "✓" if k != "none" else "×"))
+                index.append(self._row(d, k))
                 row = []
                 for m in ctx.manipulations:
                     spec = ctx.spec(detector=d, manipulation=m, method=k)
                     row += [measured(records, ctx, spec, "acc", self.level),
                             measured(records, ctx, spec, "auc", self.level)]
                 rows.append(row)
-        return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["Backbone", "RECG"]),
+        return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=self._row_names),
                             columns=cols)
 
     def reference(self, ctx: GridContext) -> pd.DataFrame | None:
@@ -428,8 +482,8 @@ class MainResults(Table):
             for k in self.methods:
                 cells = _paper_cells("III", detector=d, method=k)
                 if cells:  # the paper has rows for its five backbones and two methods only
-                    rows.append(((PRETTY.get(d, d), "✓" if k != "none" else "×"), cells))
-        return _ref_rows(rows, cols, ["Backbone (paper)", "RECG"]) if rows else None
+                    rows.append((self._row(d, k), cells))
+        return _ref_rows(rows, cols, ["Backbone (paper)", self._row_names[1]]) if rows else None
 
 
 def _ablation_rows(records: dict[RunSpec, dict[str, Any]], ctx: GridContext, detector: str,

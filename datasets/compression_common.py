@@ -63,6 +63,15 @@ def check_quality(quality: int, who: str, low: int = 1, high: int = 100) -> int:
     return int(quality)
 
 
+def compression_spec(name: str) -> str:
+    """What compression ``name`` builds (module, class and parameters): part of cache keys, so
+    changing a compression's parameters (or a plug-in's) never reuses crops made with others."""
+    from bench.registry import build
+
+    obj = build(COMPRESSIONS, name)
+    return f"{type(obj).__module__}.{obj!r}"
+
+
 class Compression:
     """Base class: ``__call__`` checks the frames, runs ``_apply`` and checks the result."""
 

@@ -49,6 +49,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from datasets.base import REAL, SPLITS, ClipSource, Video, check_split
+from datasets.compression_common import compression_spec
 from datasets.face_detect import crop_face
 from datasets.faceset import FaceSet
 from datasets.video_io import VideoReadError, sample_indices
@@ -106,6 +107,7 @@ def cache_params(
         "fingerprint": source.fingerprint(),
         "manipulation": manipulation,
         "compression": compression,
+        "compression_spec": compression_spec(compression),
         "split": split,
         "size": int(size),
         "frames_per_video": int(frames_per_video),

@@ -68,6 +68,10 @@ class SyntheticFaces(ClipSource):
 
     name = "synthetic"
     manipulations = FFPP_MANIPULATIONS
+    # Every keyword it takes, for bench/config.py's key check (``**artifact_kwargs`` are the
+    # fields of ArtifactParams): a typo is an error with the nearest valid key.
+    config_keys = ("n_identities", "n_frames", "scene_size", "seed", "split_sizes", "cache_dir",
+                   *(f.name for f in dataclasses.fields(ArtifactParams)))
 
     def __init__(
         self,

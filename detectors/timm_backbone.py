@@ -25,8 +25,13 @@ import timm
 import torch
 from torch import nn
 
+from bench.errors import UserError
 from detectors.base import Detector
 from detectors.weights import load_weights
+
+
+class WeightsUnavailableError(UserError, RuntimeError):
+    """Pretrained weights were asked for but cannot be fetched (offline, no cache)."""
 
 
 def create_timm(name: str, *, pretrained: bool, **kwargs) -> nn.Module:
@@ -36,9 +41,11 @@ def create_timm(name: str, *, pretrained: bool, **kwargs) -> nn.Module:
     except Exception as exc:  # network, hub or cache errors come in many types
         if not pretrained:
             raise
-        raise RuntimeError(
+        raise WeightsUnavailableError(
             f"could not get timm's pretrained weights for {name!r} ({type(exc).__name__}: {exc}). "
-            f"Offline, use pretrained=False, or weights='path/to/state_dict.pth'."
+            f"Offline, point at local weights (--cfg-options "
+            f"detector.per_detector.<detector>.weights=PATH, a state_dict file), put timm's "
+            f"weights in the Hugging Face cache (HF_HOME), or use pretrained=False."
         ) from exc
 
 

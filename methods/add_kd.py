@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from bench.errors import check_finite
 from bench.registry import METHODS
 from detectors.base import Detector
 from methods.base import reject_unknown_options
@@ -135,6 +136,7 @@ class AddKD(AdaptedDetectorMethod):
                 hq, _ = data.train_hq.tensors(idx)
                 loss = self._loss(student, teacher, lq.to(self._device), hq.to(self._device),
                                   y.to(self._device), gen)
+                check_finite(loss, f"add_kd fit, epoch {epoch}")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

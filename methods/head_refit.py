@@ -29,6 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
+from bench.errors import check_finite
 from bench.registry import METHODS
 from datasets.faceset import FaceSet
 from detectors.base import Detector
@@ -80,6 +81,8 @@ class HeadRefit(AdaptedDetectorMethod):
         y_tr, y_va = np.asarray(data.train_lq.labels), np.asarray(data.val_lq.labels)
         if len(np.unique(y_tr)) < 2:
             raise ValueError("head_refit: LQ train holds one class only; cannot fit a head")
+        check_finite(f_tr, "head_refit: the detector's features on LQ train", "the detector "
+                     "outputs NaN or inf; check its weights")
         scaler = StandardScaler().fit(f_tr)
         z_tr, z_va = scaler.transform(f_tr), scaler.transform(f_va)
         best: tuple[float, float, LogisticRegression] | None = None

@@ -131,6 +131,7 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from tqdm.auto import tqdm
 
+from bench.errors import check_finite
 from bench.registry import METHODS
 from datasets.faceset import FaceSet
 from detectors.base import Detector
@@ -696,6 +697,8 @@ class PixelBleach(Method):
                     continue
                 x, y = train_lq.tensors(np.sort(idx))
                 parts = self._losses(x.to(self._device), y.to(self._device))
+                check_finite(parts["total"], f"pixel_bleach fit, epoch {epoch + 1}",
+                             "try a lower lr or s")
                 opt.zero_grad(set_to_none=True)
                 parts["total"].backward()
                 opt.step()

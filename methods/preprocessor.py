@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from bench.errors import check_finite
 from detectors.base import Detector
 from methods.base import Method, reject_unknown_options
 from methods.detector_parts import frozen_params, index_batches
@@ -135,6 +136,7 @@ class PairedPreprocessor(Method):
                 for idx in index_batches(len(data.train_lq), self.batch_size, rng, drop_single=True):
                     lq, hq = self._pairs(data, "train", idx)
                     loss = self.loss(self.preprocess(lq), lq, hq)
+                    check_finite(loss, f"{self.name} fit, epoch {epoch}")
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()

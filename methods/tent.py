@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from bench.errors import check_finite
 from bench.registry import METHODS
 from detectors.base import Detector
 from methods.base import reject_unknown_options
@@ -119,6 +120,7 @@ class Tent(AdaptedDetectorMethod):
             for _ in range(self.steps):
                 logits = self._detector(x)
                 loss = softmax_entropy(logits).mean()
+                check_finite(loss, "tent adaptation step", "try a lower lr")
                 self._opt.zero_grad(set_to_none=True)
                 loss.backward()
                 self._opt.step()

@@ -3,6 +3,7 @@
 import pytest
 
 from bench.cli import build_parser, main, parse_cfg_options
+from bench.config import ConfigError
 from bench.store import ResultsStore
 from bench.tables import GridContext, get_table
 
@@ -58,8 +59,10 @@ def test_method_options_go_only_to_methods_that_take_them():
     assert params["pixel_bleach"] == {"m": 0.0, "batch_size": 8}
     assert params["threshold"] == {"batch_size": 8}
     assert "none" not in params
-    with pytest.raises(SystemExit, match="no method takes"):
+    with pytest.raises(ConfigError, match="no method takes"):
         _method_params({"no_such_key": 1})
+    with pytest.raises(ConfigError, match="did you mean 'method.seed'"):
+        _method_params({"sed": 1})
 
 
 def test_seeds_run_the_grid_once_per_seed_and_tables_show_mean_and_sd(tmp_path, capsys):

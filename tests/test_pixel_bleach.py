@@ -329,3 +329,19 @@ def test_zero_init_starts_from_no_bleach():
     out = gen(torch.randn(4, 2048))
     assert out.shape == (4, 3, 64, 64) and torch.count_nonzero(out) == 0
     assert torch.count_nonzero(BleachGenerator(2048, 64, zero_init=False)(torch.randn(4, 2048))) > 0
+
+
+def test_a_nan_in_the_bleach_fit_stops_with_a_clear_error(hq_detector, tmp_path, monkeypatch) -> None:
+    from bench.errors import NonFiniteError
+
+    real = PixelBleach._losses
+
+    def nan_losses(self, x, y):
+        parts = real(self, x, y)
+        return {**parts, "total": parts["total"] * float("nan")}
+
+    monkeypatch.setattr(PixelBleach, "_losses", nan_losses)
+    with pytest.raises(NonFiniteError, match=r"pixel_bleach fit, epoch 1: the loss is nan"):
+        PixelBleach(**FAST).fit(hq_detector, make_faces(64, 1, 0.012), make_faces(32, 2, 0.012),
+                                tmp_path, torch.device("cpu"))
+    assert not (tmp_path / "done.json").exists()
