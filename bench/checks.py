@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from bench.registry import COMPRESSIONS, DETECTORS, METHODS, UnknownNameError, build, resolve
 from bench.spec import RunSpec
-from datasets.base import ClipSource
+from bleachbench.datasets.base import ClipSource
 
 
 def check_manipulation(name: str, known: Iterable[str], dataset: str) -> str:

@@ -264,7 +264,7 @@ def digest(payload: Any, n: int = 12) -> str:
 
 def compression_spec(name: str) -> str:
     """See :func:`datasets.compression_common.compression_spec`."""
-    from datasets.compression_common import compression_spec as spec
+    from bleachbench.datasets.compression_common import compression_spec as spec
 
     return spec(name)
 

@@ -121,7 +121,7 @@ def reload(record: dict[str, Any], results: Path, device: torch.device):
     from bench.engine import Engine
     from bench.profiles import get_profile
     from bench.training import load_detector_checkpoint
-    from methods.pixel_bleach import PixelBleach
+    from bleachbench.methods.pixel_bleach import PixelBleach
 
     spec = RunSpec.from_dict(record["spec"])
     engine = Engine(get_profile(spec.profile, json.loads(spec.options)), results, str(device),

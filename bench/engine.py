@@ -33,11 +33,11 @@ from bench.metrics import compute_metrics
 from bench.registry import DATASETS, DETECTORS, METHODS, build, resolve
 from bench.spec import RunSpec, canonical_json
 from bench.store import ResultsStore
-from datasets.base import ClipSource
-from datasets.faceset import FaceSet
-from detectors.base import Detector
-from methods.fit_data import TEST_BATCH_SIZE, build_fit_data, hand_over
-from methods.fit_data import flags as fit_flags
+from bleachbench.datasets.base import ClipSource
+from bleachbench.datasets.faceset import FaceSet
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.fit_data import TEST_BATCH_SIZE, build_fit_data, hand_over
+from bleachbench.methods.fit_data import flags as fit_flags
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -168,7 +168,7 @@ class Engine:
 
     def faces(self, dataset: str, manipulation: str, compression: str, split: str,
               size: int) -> FaceSet:
-        from datasets.face_cache import load_faces
+        from bleachbench.datasets.face_cache import load_faces
 
         fpv = self.frames_per_video(split)
         key = (dataset, manipulation, compression, split, size, fpv)

@@ -212,7 +212,7 @@ def run_part(cmd: list[str], part_file: Path, timeout: float, env: dict[str, str
 def _faces(n: int, size: int, seed: int = 0):
     import numpy as np
 
-    from datasets.faceset import FaceSet
+    from bleachbench.datasets.faceset import FaceSet
 
     rng = np.random.default_rng(seed)
     labels = (np.arange(n) % 2).astype(np.int64)

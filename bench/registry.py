@@ -65,7 +65,8 @@ REGISTRIES: dict[str, Registry] = {
     "tables": TABLES,
 }
 
-BUILTIN_PACKAGES = ("datasets", "detectors", "methods", "bench.tables", "bench.table_remedies")
+BUILTIN_PACKAGES = ("bleachbench.datasets", "bleachbench.detectors", "bleachbench.methods",
+                    "bench.tables", "bench.table_remedies")
 ENTRY_POINT_GROUP = "bench.plugins"
 
 
@@ -308,7 +309,7 @@ def builtin_index() -> BuiltinIndex:
 
 
 _UNKNOWN = object()
-_ROOTS = ("bench", "datasets", "detectors", "methods")  # this repository's top-level packages
+_ROOTS = ("bench", "bleachbench")  # this repository's top-level packages
 _REGISTRY_VARS = {"DATASETS": "datasets", "COMPRESSIONS": "compressions", "DETECTORS": "detectors",
                   "METHODS": "methods", "TABLES": "tables"}
 

@@ -66,7 +66,7 @@ class Level:
 
 
 def _df_levels() -> list[Level]:
-    from datasets.compression_deeperforensics import DF_LEVELS
+    from bleachbench.datasets.compression_deeperforensics import DF_LEVELS
 
     return [Level(f"df_{kind}_{lvl}", f"df_{kind}", "level", lvl)
             for kind in DF_LEVELS for lvl in range(1, len(DF_LEVELS[kind]) + 1)]

@@ -27,7 +27,7 @@ import pandas as pd
 from bench.registry import METHODS, TABLES, resolve
 from bench.spec import RunSpec
 from bench.tables import PRETTY, GridContext, Sota, Table, _manip_cols, fmt_cell, measured
-from methods.fit_data import flags as declared_flags
+from bleachbench.methods.fit_data import flags as declared_flags
 
 REMEDIES: tuple[str, ...] = (
     "none", "threshold", "head_refit", "bn_adapt", "tent", "pixel_bleach",

@@ -68,9 +68,9 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from bench.errors import NonFiniteError
-from datasets.faceset import FaceSet
-from detectors.base import Detector
-from detectors.weights import load_weights
+from bleachbench.datasets.faceset import FaceSet
+from bleachbench.detectors.base import Detector
+from bleachbench.detectors.weights import load_weights
 
 DONE_FILE = "done.json"
 BEST_FILE = "best.pth"

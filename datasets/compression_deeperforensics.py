@@ -31,8 +31,8 @@ import cv2
 import numpy as np
 
 from bench.registry import COMPRESSIONS, register_pattern
-from datasets.compression_common import Compression, clip_seed
-from datasets.compression_video import VideoCodec
+from bleachbench.datasets.compression_common import Compression, clip_seed
+from bleachbench.datasets.compression_video import VideoCodec
 
 DF_LEVELS: dict[str, tuple[float, ...]] = {
     "saturation": (0.4, 0.3, 0.2, 0.1, 0.0),

@@ -18,7 +18,7 @@ import torch
 from kornia.enhance import jpeg_codec_differentiable
 
 from bench.registry import COMPRESSIONS, register_pattern
-from datasets.compression_common import Compression, check_quality
+from bleachbench.datasets.compression_common import Compression, check_quality
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from bench.registry import COMPRESSIONS, register_pattern
-from datasets.compression_common import Compression, check_quality
+from bleachbench.datasets.compression_common import Compression, check_quality
 
 _SAMPLING = {
     "420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,

@@ -33,7 +33,7 @@ import av
 import numpy as np
 
 from bench.registry import COMPRESSIONS, register_pattern
-from datasets.compression_common import Compression
+from bleachbench.datasets.compression_common import Compression
 
 _CODECS = {"h264": "libx264", "h265": "libx265"}
 _PIX_FMTS = ("yuv444p", "yuv420p")

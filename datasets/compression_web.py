@@ -36,8 +36,8 @@ import cv2
 import numpy as np
 
 from bench.registry import COMPRESSIONS
-from datasets.compression_common import Compression, check_quality, clip_seed
-from datasets.compression_image import jpeg_roundtrip
+from bleachbench.datasets.compression_common import Compression, check_quality, clip_seed
+from bleachbench.datasets.compression_image import jpeg_roundtrip
 
 _INTERPOLATION = {
     "nearest": cv2.INTER_NEAREST,

@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 
 from bench.registry import COMPRESSIONS, DATASETS, build
-from datasets.base import REAL, ClipSource, Video, check_split
-from datasets.face_detect import FaceBoxer, RawDetector
-from datasets.video_io import VideoReadError, read_image, sample_indices
+from bleachbench.datasets.base import REAL, ClipSource, Video, check_split
+from bleachbench.datasets.face_detect import FaceBoxer, RawDetector
+from bleachbench.datasets.video_io import VideoReadError, read_image, sample_indices
 
 DFB_LABELS = {
     "FF-real": REAL,

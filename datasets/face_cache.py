@@ -48,11 +48,11 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from datasets.base import REAL, SPLITS, ClipSource, Video, check_split
-from datasets.compression_common import compression_spec
-from datasets.face_detect import crop_face
-from datasets.faceset import FaceSet
-from datasets.video_io import VideoReadError, sample_indices
+from bleachbench.datasets.base import REAL, SPLITS, ClipSource, Video, check_split
+from bleachbench.datasets.compression_common import compression_spec
+from bleachbench.datasets.face_detect import crop_face
+from bleachbench.datasets.faceset import FaceSet
+from bleachbench.datasets.video_io import VideoReadError, sample_indices
 
 CACHE_FORMAT = 1
 ARRAYS = ("images", "labels", "manipulations", "video_ids", "frame_index")

@@ -36,9 +36,16 @@ from typing import Any
 import numpy as np
 
 from bench.registry import COMPRESSIONS, DATASETS, build
-from datasets.base import FFPP_MANIPULATIONS, REAL, SPLITS, ClipSource, Video, check_split
-from datasets.face_detect import FaceBoxer, RawDetector
-from datasets.video_io import count_frames, read_video, sample_indices
+from bleachbench.datasets.base import (
+    FFPP_MANIPULATIONS,
+    REAL,
+    SPLITS,
+    ClipSource,
+    Video,
+    check_split,
+)
+from bleachbench.datasets.face_detect import FaceBoxer, RawDetector
+from bleachbench.datasets.video_io import count_frames, read_video, sample_indices
 
 STORED_COMPRESSIONS = ("raw", "c23", "c40")
 

@@ -31,9 +31,16 @@ from pathlib import Path
 import numpy as np
 
 from bench.registry import COMPRESSIONS, DATASETS, build
-from datasets.base import FFPP_MANIPULATIONS, REAL, SPLITS, ClipSource, Video, check_split
-from datasets.synthetic_manipulations import MANIPULATIONS, ArtifactParams, Pair
-from datasets.synthetic_render import (
+from bleachbench.datasets.base import (
+    FFPP_MANIPULATIONS,
+    REAL,
+    SPLITS,
+    ClipSource,
+    Video,
+    check_split,
+)
+from bleachbench.datasets.synthetic_manipulations import MANIPULATIONS, ArtifactParams, Pair
+from bleachbench.datasets.synthetic_render import (
     RENDER_VERSION,
     Identity,
     Motion,

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from datasets.synthetic_render import (
+from bleachbench.datasets.synthetic_render import (
     FaceLayer,
     Identity,
     Motion,

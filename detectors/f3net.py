@@ -45,9 +45,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.registry import DETECTORS
-from detectors.base import Detector
-from detectors.timm_backbone import create_timm
-from detectors.weights import load_weights
+from bleachbench.detectors.base import Detector
+from bleachbench.detectors.timm_backbone import create_timm
+from bleachbench.detectors.weights import load_weights
 
 
 def dct_matrix(n: int, device: torch.device | None = None) -> torch.Tensor:
@@ -227,9 +227,10 @@ class F3Net(Detector):
         super().__init__()
         self.fad = FAD(filter_size, tuple(fad_bands))
         self.lfs = LFS(lfs_window, lfs_bands)
-        self.fad_net = create_timm("legacy_xception", pretrained=pretrained, num_classes=0, in_chans=12)
+        fetch = pretrained and weights is None  # weights= replaces every tensor anyway
+        self.fad_net = create_timm("legacy_xception", pretrained=fetch, num_classes=0, in_chans=12)
         self.lfs_net = create_timm(
-            "legacy_xception", pretrained=pretrained, num_classes=0, in_chans=lfs_bands
+            "legacy_xception", pretrained=fetch, num_classes=0, in_chans=lfs_bands
         )
         self.lfs_net.conv1.stride = (1, 1)  # the LFS map is already half-size
         self.mix7 = MixBlock(728)

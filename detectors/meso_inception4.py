@@ -32,8 +32,8 @@ import torch
 from torch import nn
 
 from bench.registry import DETECTORS
-from detectors.base import Detector
-from detectors.weights import load_weights
+from bleachbench.detectors.base import Detector
+from bleachbench.detectors.weights import load_weights
 
 
 def _conv_relu(cin: int, cout: int, k: int, dilation: int = 1) -> nn.Sequential:

@@ -11,7 +11,7 @@ map is 2x2 at 64 px).
 from __future__ import annotations
 
 from bench.registry import DETECTORS
-from detectors.timm_backbone import TimmDetector
+from bleachbench.detectors.timm_backbone import TimmDetector
 
 
 @DETECTORS.register_module(name="resnet50")

@@ -10,7 +10,8 @@ Subclasses set ``timm_name`` and the preprocessing facts (``input_size``,
 - ``pretrained=False`` by default: random initialisation, nothing is
   downloaded. ``pretrained=True`` asks timm for ImageNet weights (needs the
   Hugging Face hub or its local cache); ``weights=path`` loads a local
-  checkpoint weights-only (:mod:`detectors.weights`);
+  checkpoint weights-only (:mod:`detectors.weights`), and then nothing is
+  fetched even with ``pretrained=True`` (the file replaces every tensor);
 - ``drop_rate`` is dropout between phi and the head (active in training only),
   so phi itself is never dropped out; ``None`` means the class's
   ``default_drop_rate``.
@@ -26,8 +27,8 @@ import torch
 from torch import nn
 
 from bench.errors import UserError
-from detectors.base import Detector
-from detectors.weights import load_weights
+from bleachbench.detectors.base import Detector
+from bleachbench.detectors.weights import load_weights
 
 
 class WeightsUnavailableError(UserError, RuntimeError):
@@ -64,8 +65,10 @@ class TimmDetector(Detector):
     ) -> None:
         super().__init__()
         drop_rate = self.default_drop_rate if drop_rate is None else drop_rate
+        # weights= replaces every tensor anyway: ImageNet weights are not fetched then.
         self.backbone = create_timm(
-            self.timm_name, pretrained=pretrained, num_classes=0, drop_rate=0.0, **timm_kwargs
+            self.timm_name, pretrained=pretrained and weights is None, num_classes=0,
+            drop_rate=0.0, **timm_kwargs
         )
         got = self.backbone.num_features
         if got != self.feature_dim:

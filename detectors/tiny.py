@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from bench.registry import DETECTORS
-from detectors.base import Detector
-from detectors.weights import load_weights
+from bleachbench.detectors.base import Detector
+from bleachbench.detectors.weights import load_weights
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from bench.registry import METHODS
-from methods.base import Method, reject_unknown_options
-from methods.fit_data import FitData
+from bleachbench.methods.base import Method, reject_unknown_options
+from bleachbench.methods.fit_data import FitData
 
 
 @METHODS.register_module(name="blur_select")

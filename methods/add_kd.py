@@ -46,10 +46,10 @@ from tqdm.auto import tqdm
 
 from bench.errors import check_finite
 from bench.registry import METHODS
-from detectors.base import Detector
-from methods.base import reject_unknown_options
-from methods.detector_parts import AdaptedDetectorMethod, better, index_batches, score
-from methods.fit_data import FitData
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.base import reject_unknown_options
+from bleachbench.methods.detector_parts import AdaptedDetectorMethod, better, index_batches, score
+from bleachbench.methods.fit_data import FitData
 
 
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, n_views: int,

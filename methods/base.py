@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from datasets.faceset import FaceSet
-from detectors.base import Detector
-from methods.fit_data import FitData, is_old_style_fit
+from bleachbench.datasets.faceset import FaceSet
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.fit_data import FitData, is_old_style_fit
 
 
 def reject_unknown_options(method: str, unknown: dict[str, Any], valid: tuple[str, ...]) -> None:

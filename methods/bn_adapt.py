@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 from bench.registry import METHODS
-from detectors.base import Detector
-from methods.base import reject_unknown_options
-from methods.detector_parts import AdaptedDetectorMethod, batchnorms, index_batches
-from methods.fit_data import FitData
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.base import reject_unknown_options
+from bleachbench.methods.detector_parts import AdaptedDetectorMethod, batchnorms, index_batches
+from bleachbench.methods.fit_data import FitData
 
 SOURCES = ("train", "test")
 

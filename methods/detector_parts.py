@@ -20,9 +20,9 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from datasets.faceset import FaceSet
-from detectors.base import Detector
-from methods.base import Method
+from bleachbench.datasets.faceset import FaceSet
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.base import Method
 
 BatchNorm = nn.modules.batchnorm._BatchNorm
 

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from datasets.faceset import FaceSet
+from bleachbench.datasets.faceset import FaceSet
 
 FLAGS = ("retrains_detector", "needs_labels", "needs_paired_hq_lq", "needs_compression_known",
          "test_time")
@@ -125,7 +125,7 @@ def fingerprint(module: nn.Module) -> str:
 
 def added_parameters(method: Any) -> int:
     """Parameters in the modules a method holds other than detectors (generators, U-Nets, ...)."""
-    from detectors.base import Detector
+    from bleachbench.detectors.base import Detector
 
     seen: set[int] = set()
     total = 0

@@ -31,11 +31,11 @@ from sklearn.preprocessing import StandardScaler
 
 from bench.errors import check_finite
 from bench.registry import METHODS
-from datasets.faceset import FaceSet
-from detectors.base import Detector
-from methods.base import reject_unknown_options
-from methods.detector_parts import AdaptedDetectorMethod, head_of, index_batches
-from methods.fit_data import FitData
+from bleachbench.datasets.faceset import FaceSet
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.base import reject_unknown_options
+from bleachbench.methods.detector_parts import AdaptedDetectorMethod, head_of, index_batches
+from bleachbench.methods.fit_data import FitData
 
 SELECT = ("acc", "auc")
 

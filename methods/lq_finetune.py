@@ -23,10 +23,10 @@ from typing import Any, ClassVar
 import torch
 
 from bench.registry import METHODS
-from detectors.base import Detector
-from methods.base import reject_unknown_options
-from methods.detector_parts import AdaptedDetectorMethod
-from methods.fit_data import FitData
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.base import reject_unknown_options
+from bleachbench.methods.detector_parts import AdaptedDetectorMethod
+from bleachbench.methods.fit_data import FitData
 
 
 @METHODS.register_module(name="lq_finetune")

@@ -34,11 +34,11 @@ import numpy as np
 import torch
 
 from bench.registry import COMPRESSIONS, METHODS, build
-from datasets.faceset import FaceSet
-from detectors.base import Detector
-from methods.base import reject_unknown_options
-from methods.detector_parts import AdaptedDetectorMethod
-from methods.fit_data import FitData
+from bleachbench.datasets.faceset import FaceSet
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.base import reject_unknown_options
+from bleachbench.methods.detector_parts import AdaptedDetectorMethod
+from bleachbench.methods.fit_data import FitData
 
 
 def augmented_copies(hq: FaceSet, lq: FaceSet, augment: tuple[str, ...],

@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 import torch
 
 from bench.registry import METHODS
-from detectors.base import Detector
-from methods.base import Method, reject_unknown_options
-from methods.fit_data import FitData
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.base import Method, reject_unknown_options
+from bleachbench.methods.fit_data import FitData
 
 
 @METHODS.register_module(name="none")

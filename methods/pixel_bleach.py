@@ -133,18 +133,24 @@ from tqdm.auto import tqdm
 
 from bench.errors import check_finite
 from bench.registry import METHODS
-from datasets.faceset import FaceSet
-from detectors.base import Detector
-from methods.base import Method, reject_unknown_options
-from methods.bleach_generator import (
+from bleachbench.datasets.faceset import FaceSet
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.base import Method, reject_unknown_options
+from bleachbench.methods.bleach_generator import (
     NORMS,
     BleachGenerator,
     compensate,
     logit_margin,
     offset_direction,
 )
-from methods.bleach_losses import REG_MODES, ce_loss, regularization_loss, remedy_loss, total_loss
-from methods.fit_data import FitData
+from bleachbench.methods.bleach_losses import (
+    REG_MODES,
+    ce_loss,
+    regularization_loss,
+    remedy_loss,
+    total_loss,
+)
+from bleachbench.methods.fit_data import FitData
 
 SCALE_DEFAULTS: dict[str, float] = {"f3net": 0.01}  # normalised detector name -> default s
 PHI_TARGETS = ("reflect", "class_mean")

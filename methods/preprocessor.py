@@ -30,11 +30,11 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.errors import check_finite
-from detectors.base import Detector
-from methods.base import Method, reject_unknown_options
-from methods.detector_parts import frozen_params, index_batches
-from methods.fit_data import FitData
-from methods.unet import ResidualUNet
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.base import Method, reject_unknown_options
+from bleachbench.methods.detector_parts import frozen_params, index_batches
+from bleachbench.methods.fit_data import FitData
+from bleachbench.methods.unet import ResidualUNet
 
 COMMON_KEYS = ("epochs", "batch_size", "lr", "width", "depth", "clamp", "seed")
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.registry import METHODS
-from methods.preprocessor import COMMON_KEYS, PairedPreprocessor
+from bleachbench.methods.preprocessor import COMMON_KEYS, PairedPreprocessor
 
 PIXEL_LOSSES = ("l1", "mse")
 

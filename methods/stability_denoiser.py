@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.registry import METHODS
-from methods.preprocessor import COMMON_KEYS, PairedPreprocessor
+from bleachbench.methods.preprocessor import COMMON_KEYS, PairedPreprocessor
 
 TARGETS = ("hard", "soft")
 

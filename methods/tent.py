@@ -38,10 +38,10 @@ import torch
 
 from bench.errors import check_finite
 from bench.registry import METHODS
-from detectors.base import Detector
-from methods.base import reject_unknown_options
-from methods.detector_parts import AdaptedDetectorMethod, batchnorms, trainable_only
-from methods.fit_data import FitData
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.base import reject_unknown_options
+from bleachbench.methods.detector_parts import AdaptedDetectorMethod, batchnorms, trainable_only
+from bleachbench.methods.fit_data import FitData
 
 OPTIMIZERS = ("sgd", "adam")
 

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from bench.registry import METHODS
-from detectors.base import Detector
-from methods.base import Method, reject_unknown_options
-from methods.fit_data import FitData
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.base import Method, reject_unknown_options
+from bleachbench.methods.fit_data import FitData
 
 
 def best_threshold(margins: np.ndarray, labels: np.ndarray) -> tuple[float, float]:

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from datasets.faceset import FaceSet
-from detectors.base import Detector
+from bleachbench.datasets.faceset import FaceSet
+from bleachbench.detectors.base import Detector
 
 SIZE = 32
 REFERENCE = Path(__file__).parent / "data" / "pixel_bleach_paper_literal.npz"
@@ -76,7 +76,7 @@ def detector() -> RefDetector:
 
 def reference_outputs(**options) -> dict[str, np.ndarray]:
     """Fit ``PixelBleach(**FIT, **options)`` on the fixed problem; its history, state and logits."""
-    from methods.pixel_bleach import PixelBleach
+    from bleachbench.methods.pixel_bleach import PixelBleach
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # CPU reductions differ by thread count; one thread is reproducible

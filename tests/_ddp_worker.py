@@ -17,7 +17,7 @@ import torch.distributed as dist
 
 from bench.registry import DETECTORS, build
 from bench.training import train_detector
-from datasets.faceset import FaceSet
+from bleachbench.datasets.faceset import FaceSet
 
 
 def faces(n: int, size: int = 32, seed: int = 0) -> FaceSet:

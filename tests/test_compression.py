@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from bench.registry import COMPRESSIONS, build, describe, known_names
-from datasets.compression_common import check_frames, psnr
-from datasets.compression_diffjpeg import DiffJpeg
-from datasets.compression_video import VideoCodec
-from datasets.compression_web import WebUploadRandom
+from bleachbench.datasets.compression_common import check_frames, psnr
+from bleachbench.datasets.compression_diffjpeg import DiffJpeg
+from bleachbench.datasets.compression_video import VideoCodec
+from bleachbench.datasets.compression_web import WebUploadRandom
 
 PATTERN_EXAMPLES = {
     "h264_crf<crf>": "h264_crf30",

@@ -93,8 +93,8 @@ def test_the_seed_reaches_the_method_unless_given():
 
 def test_face_cache_key_covers_the_compressions_parameters():
     from bench.registry import COMPRESSIONS
-    from datasets.face_cache import cache_dir, cache_params
-    from datasets.synthetic import SyntheticFaces
+    from bleachbench.datasets.face_cache import cache_dir, cache_params
+    from bleachbench.datasets.synthetic import SyntheticFaces
 
     src = SyntheticFaces(n_identities=20, n_frames=3, scene_size=64)
     a = cache_params(src, "all", "c40", "test", 32, 1)
@@ -154,3 +154,26 @@ def test_a_broken_plugin_file_is_one_line_and_exit_2(tmp_path, capsys):
     assert "--plugin" in err and "from bench.registry import METHODS" in err
     assert main(["list", "methods", "--plugin", "no_such_module_here"]) == 2
     assert "cannot import plug-in module" in capsys.readouterr().err
+
+
+def test_paper_profile_asks_for_imagenet_weights_with_a_clear_offline_error(monkeypatch):
+    import timm
+
+    from bench.config import detector_kwargs
+    from bench.errors import UserError
+    from bench.registry import DETECTORS, build
+
+    paper = get_profile("paper")
+    assert detector_kwargs(paper, "xception") == {"pretrained": True}
+    assert detector_kwargs(paper, "meso_inception4") == {}  # no ImageNet weights exist for it
+    real = timm.create_model
+
+    def offline(name, pretrained=False, **kw):
+        if pretrained:
+            raise OSError("We couldn't connect to 'https://huggingface.co'")
+        return real(name, pretrained=False, **kw)
+
+    monkeypatch.setattr(timm, "create_model", offline)
+    with pytest.raises(UserError, match=r"weights=PATH"):
+        build(DETECTORS, {"type": "resnet50", "pretrained": True})
+    build(DETECTORS, {"type": "resnet50", "pretrained": False})  # offline without weights: fine

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from bench.registry import DETECTORS, build, resolve
-from detectors.base import Detector
-from detectors.f3net import FAD, LFS, dct_matrix, fad_masks, lfs_masks
-from detectors.weights import UnsafeCheckpointError, load_weights
+from bleachbench.detectors.base import Detector
+from bleachbench.detectors.f3net import FAD, LFS, dct_matrix, fad_masks, lfs_masks
+from bleachbench.detectors.weights import UnsafeCheckpointError, load_weights
 
 NAMES = ["xception", "meso_inception4", "f3net", "resnet50", "efficientnet_b4", "tiny"]
 FEATURE_DIMS = {

@@ -7,11 +7,11 @@ import pytest
 import torch
 from test_ffpp import MANIPS, bright_square_detector, make_ffpp_tree
 
-import datasets.face_cache as face_cache
-from datasets.face_cache import load_faces, open_cache, prepare
-from datasets.face_detect import FaceBoxer, HaarDetector, enlarge_box, track_boxes
-from datasets.ffpp import FaceForensics, FFPPClip
-from datasets.video_io import sample_indices
+import bleachbench.datasets.face_cache as face_cache
+from bleachbench.datasets.face_cache import load_faces, open_cache, prepare
+from bleachbench.datasets.face_detect import FaceBoxer, HaarDetector, enlarge_box, track_boxes
+from bleachbench.datasets.ffpp import FaceForensics, FFPPClip
+from bleachbench.datasets.video_io import sample_indices
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from bench.registry import DATASETS, build
-from datasets.face_cache import SkippedVideoWarning, load_faces
-from datasets.ffpp import CompressionUnavailableError, FaceForensics, load_ffpp_splits
-from datasets.video_io import read_video, write_video
+from bleachbench.datasets.face_cache import SkippedVideoWarning, load_faces
+from bleachbench.datasets.ffpp import CompressionUnavailableError, FaceForensics, load_ffpp_splits
+from bleachbench.datasets.video_io import read_video, write_video
 
 PAIRS = {
     "train": [["000", "001"], ["002", "003"]],
@@ -178,7 +178,7 @@ def test_truncated_and_faceless_videos_are_skipped_and_counted(tmp_path: Path) -
 def test_deepfakebench_import_uses_whole_crops(tmp_path: Path) -> None:
     import cv2
 
-    from datasets.deepfakebench import DeepfakeBenchSource
+    from bleachbench.datasets.deepfakebench import DeepfakeBenchSource
 
     data: dict = {"FF-real": {}, "FF-DF": {}}
     for label, cat, names in (

@@ -48,7 +48,7 @@ def write_run(root, params: dict, arrays: dict | None) -> dict:
 def no_model(monkeypatch):
     """Any attempt to train, fit or run a model fails the test."""
     from bench.engine import Engine
-    from methods.pixel_bleach import PixelBleach
+    from bleachbench.methods.pixel_bleach import PixelBleach
 
     def boom(*a, **k):
         raise AssertionError("a figure tried to train or run a model")

@@ -15,10 +15,10 @@ from bench.engine import Engine
 from bench.profiles import get_profile
 from bench.registry import METHODS, build, load_builtins
 from bench.spec import RunSpec
-from datasets.faceset import FaceSet
-from detectors.base import Detector
-from methods.base import Method
-from methods.fit_data import (
+from bleachbench.datasets.faceset import FaceSet
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.base import Method
+from bleachbench.methods.fit_data import (
     FitData,
     build_fit_data,
     fingerprint,

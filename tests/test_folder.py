@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from test_ffpp import bright_square_detector, face_clip
 
-from datasets.face_cache import SkippedVideoWarning, load_faces
-from datasets.folder import FolderSource
-from datasets.video_io import write_video
+from bleachbench.datasets.face_cache import SkippedVideoWarning, load_faces
+from bleachbench.datasets.folder import FolderSource
+from bleachbench.datasets.video_io import write_video
 
 
 def write_image(path: Path, seed: int) -> None:

@@ -13,10 +13,10 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from bench.registry import METHODS, build, load_builtins
-from datasets.faceset import FaceSet
-from detectors.base import Detector
-from methods.fit_data import FitData, hand_over, strip_labels
-from methods.threshold import Threshold, best_threshold
+from bleachbench.datasets.faceset import FaceSet
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.fit_data import FitData, hand_over, strip_labels
+from bleachbench.methods.threshold import Threshold, best_threshold
 
 load_builtins()
 SIZE = 32

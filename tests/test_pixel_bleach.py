@@ -12,12 +12,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from datasets.faceset import FaceSet
-from detectors.base import Detector
-from methods import pixel_bleach as pb_module
-from methods.bleach_generator import BleachGenerator, compensate, logit_margin, offset_direction
-from methods.bleach_losses import ce_loss, regularization_loss, remedy_loss, total_loss
-from methods.pixel_bleach import PixelBleach, balanced_offset_indices, default_scale
+from bleachbench.datasets.faceset import FaceSet
+from bleachbench.detectors.base import Detector
+from bleachbench.methods import pixel_bleach as pb_module
+from bleachbench.methods.bleach_generator import (
+    BleachGenerator,
+    compensate,
+    logit_margin,
+    offset_direction,
+)
+from bleachbench.methods.bleach_losses import ce_loss, regularization_loss, remedy_loss, total_loss
+from bleachbench.methods.pixel_bleach import PixelBleach, balanced_offset_indices, default_scale
 
 SIZE = 32
 

@@ -12,11 +12,11 @@ from _bleach_reference import REFERENCE, reference_outputs
 from scipy.stats import spearmanr
 from torch import nn
 
-from datasets.faceset import FaceSet
-from detectors.base import Detector
-from methods.bleach_generator import BleachGenerator, compensate, logit_margin
-from methods.bleach_losses import remedy_loss
-from methods.pixel_bleach import VARIANTS, PixelBleach, artifact_subsample
+from bleachbench.datasets.faceset import FaceSet
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.bleach_generator import BleachGenerator, compensate, logit_margin
+from bleachbench.methods.bleach_losses import remedy_loss
+from bleachbench.methods.pixel_bleach import VARIANTS, PixelBleach, artifact_subsample
 
 SIZE = 32
 

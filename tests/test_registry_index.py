@@ -23,7 +23,7 @@ from bench.registry import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
-_BUILTIN_PACKAGES = ("bench", "datasets", "detectors", "methods")
+_BUILTIN_PACKAGES = ("bench", "bleachbench")
 
 
 def test_index_agrees_with_the_imported_registries():
@@ -31,7 +31,7 @@ def test_index_agrees_with_the_imported_registries():
     load_builtins()
     for key, registry in REGISTRIES.items():
         builtin = {n: obj for n, obj in registry.module_dict.items()
-                   if obj.__module__.split(".")[0] in ("bench", "datasets", "detectors", "methods")}
+                   if obj.__module__.split(".")[0] in ("bench", "bleachbench")}
         indexed = index.names[key]
         dynamic = {n for n, obj in builtin.items() if obj.__module__ in index.dynamic}
         assert set(indexed) == set(builtin) - dynamic, key
@@ -92,7 +92,7 @@ def test_a_new_file_is_indexed_and_an_unreadable_registration_is_imported(tmp_pa
 
 def test_builtin_modules_are_found_without_importing_them():
     names = [name for name, _ in _builtin_modules()]
-    assert "detectors.xception" in names and "bench.tables" in names
+    assert "bleachbench.detectors.xception" in names and "bench.tables" in names
     assert all(path.is_file() for _, path in _builtin_modules())
 
 

@@ -18,10 +18,16 @@ import torch
 from torch import nn
 
 from bench.registry import METHODS, build, load_builtins
-from datasets.faceset import FaceSet
-from detectors.base import Detector
-from methods.detector_parts import batchnorms, score
-from methods.fit_data import build_fit_data, changed_parameters, fingerprint, flags, hand_over
+from bleachbench.datasets.faceset import FaceSet
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.detector_parts import batchnorms, score
+from bleachbench.methods.fit_data import (
+    build_fit_data,
+    changed_parameters,
+    fingerprint,
+    flags,
+    hand_over,
+)
 
 load_builtins()
 SIZE = 16

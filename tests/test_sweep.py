@@ -28,7 +28,7 @@ def test_levels_know_their_family_and_parameter():
 
 
 def test_deeperforensics_expands_to_its_registered_levels():
-    from datasets.compression_deeperforensics import DF_LEVELS
+    from bleachbench.datasets.compression_deeperforensics import DF_LEVELS
 
     levels = sweep.parse_levels("deeperforensics")
     assert len(levels) == 5 * len(DF_LEVELS) == 35

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from bench.registry import DATASETS, build
-from datasets.base import FFPP_MANIPULATIONS, REAL
-from datasets.synthetic import SyntheticFaces
-from datasets.synthetic_render import render_face
+from bleachbench.datasets.base import FFPP_MANIPULATIONS, REAL
+from bleachbench.datasets.synthetic import SyntheticFaces
+from bleachbench.datasets.synthetic_render import render_face
 
 TINY = {"n_identities": 15, "n_frames": 3, "scene_size": 64}
 

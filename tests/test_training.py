@@ -23,9 +23,9 @@ from bench.training import (
     load_detector_checkpoint,
     train_detector,
 )
-from datasets.faceset import FaceSet
-from detectors.tiny import TinyDetector
-from detectors.weights import UnsafeCheckpointError
+from bleachbench.datasets.faceset import FaceSet
+from bleachbench.detectors.tiny import TinyDetector
+from bleachbench.detectors.weights import UnsafeCheckpointError
 
 REPO = Path(__file__).resolve().parents[1]
 KW = dict(batch_size=8, lr=1e-2, device="cpu", progress=False)

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from bench.registry import DETECTORS, load_builtins
-from detectors.base import Detector
-from methods.bleach_generator import BleachGenerator, compensate, offset_direction
-from methods.pixel_bleach import PixelBleach
+from bleachbench.detectors.base import Detector
+from bleachbench.methods.bleach_generator import BleachGenerator, compensate, offset_direction
+from bleachbench.methods.pixel_bleach import PixelBleach
 
 BATCH = 4
 

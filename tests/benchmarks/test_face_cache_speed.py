@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from datasets.base import REAL, ClipSource, Video
-from datasets.face_cache import load_faces
-from datasets.face_detect import FaceBoxer
+from bleachbench.datasets.base import REAL, ClipSource, Video
+from bleachbench.datasets.face_cache import load_faces
+from bleachbench.datasets.face_detect import FaceBoxer
 
 BATCH = 32
 

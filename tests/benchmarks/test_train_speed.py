@@ -13,7 +13,7 @@ from mmengine.hooks import Hook
 
 from bench.registry import DETECTORS, build
 from bench.training import train_detector
-from datasets.faceset import FaceSet
+from bleachbench.datasets.faceset import FaceSet
 
 SIZE, BATCH, THREADS = 64, 32, 2
 

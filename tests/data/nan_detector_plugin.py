@@ -3,7 +3,7 @@
 import torch
 
 from bench.registry import DETECTORS
-from detectors.tiny import TinyDetector
+from bleachbench.detectors.tiny import TinyDetector
 
 
 @DETECTORS.register_module(name="nan_tiny")
