@@ -147,6 +147,7 @@ def test_harness_step_breakdown(benchmark, tmp_path, name):
     model.data_preprocessor.forward = timed("data_preprocessor", model.data_preprocessor.forward)
     model._run_forward = timed("forward + loss", model._run_forward)
     model.parse_losses = timed("parse_losses", model.parse_losses)
+    runner.optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)  # train() keeps a built one
     runner.optim_wrapper.update_params = timed("update_params (backward, step)",
                                                runner.optim_wrapper.update_params)
     loader = runner.train_dataloader
