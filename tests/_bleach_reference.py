@@ -16,62 +16,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
+from _toy import TwoConvDetector, checkerboard_faces, train_toy
 
 from bleachbench.datasets.faceset import FaceSet
-from bleachbench.detectors.base import Detector
 
 SIZE = 32
 REFERENCE = Path(__file__).parent / "data" / "pixel_bleach_paper_literal.npz"
 FIT = dict(epochs=2, batch_size=16, base_channels=16, seed=0, progress=False)
 
 
-class RefDetector(Detector):
-    """Two conv layers with BatchNorm and a 64-d pooled feature after a ReLU."""
-
-    input_size = SIZE
-    feature_dim = 64
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-            nn.Conv2d(16, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )  # fmt: skip
-        self.head = nn.Linear(64, 2)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+RefDetector = TwoConvDetector
 
 
 def faces(n: int, seed: int, amplitude: float) -> FaceSet:
     """Flat noisy faces; fakes carry a checkerboard of ``amplitude`` (0.04 "HQ", 0.012 "LQ")."""
-    g = np.random.default_rng(seed)
-    labels = g.integers(0, 2, n)
-    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
-    pattern = (((yy + xx) % 2) * 2 - 1)[None, :, :, None].astype(np.float64)
-    img = g.uniform(0.3, 0.7, (n, 1, 1, 3)) + 0.08 * g.standard_normal((n, SIZE, SIZE, 3))
-    img = np.clip(img + amplitude * labels[:, None, None, None] * pattern, 0, 1)
-    return FaceSet((img * 255).round().astype(np.uint8), labels.astype(np.int64),
-                   np.where(labels == 1, "Deepfakes", "real"), np.array([f"v{i}" for i in range(n)]))
+    return checkerboard_faces(n, seed, amplitude, SIZE)
 
 
 def detector() -> RefDetector:
     torch.manual_seed(0)
-    det = RefDetector()
-    hq = faces(96, 0, 0.04)
-    opt = torch.optim.Adam(det.parameters(), 3e-3)
-    for _ in range(2):
-        for i in range(0, len(hq), 32):
-            x, y = hq.tensors(slice(i, i + 32))
-            loss = F.cross_entropy(det(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    det.zero_grad(set_to_none=True)
-    return det.eval()
+    return train_toy(RefDetector(), faces(96, 0, 0.04), epochs=2)
 
 
 def reference_outputs(**options) -> dict[str, np.ndarray]:

@@ -177,3 +177,14 @@ def test_paper_profile_asks_for_imagenet_weights_with_a_clear_offline_error(monk
     with pytest.raises(UserError, match=r"weights=PATH"):
         build(DETECTORS, {"type": "resnet50", "pretrained": True})
     build(DETECTORS, {"type": "resnet50", "pretrained": False})  # offline without weights: fine
+
+
+def test_results_default_to_the_project_not_the_working_folder(tmp_path, monkeypatch):
+    from bench.cli import build_parser, default_results
+
+    monkeypatch.delenv("BLEACHBENCH_RESULTS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert default_results() == Path(__file__).resolve().parents[1] / "results"
+    monkeypatch.setenv("BLEACHBENCH_RESULTS", str(tmp_path / "elsewhere"))
+    args = build_parser().parse_args(["table", "main"])
+    assert args.results == tmp_path / "elsewhere"

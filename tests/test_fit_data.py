@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 import torch
+from _toy import OneConvDetector
 from torch import nn
 
 from bench.engine import Engine
@@ -32,18 +33,8 @@ load_builtins()
 SIZE = 24
 
 
-class SmallDetector(Detector):
+class SmallDetector(OneConvDetector):
     input_size = SIZE
-    feature_dim = 8
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                                  nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Linear(8, 2)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
 
 
 def faces(n: int, seed: int, frames: int = 2) -> FaceSet:

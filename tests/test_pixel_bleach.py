@@ -9,11 +9,10 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
+from _toy import TwoConvDetector, checkerboard_faces, train_toy
 from torch import nn
 
 from bleachbench.datasets.faceset import FaceSet
-from bleachbench.detectors.base import Detector
 from bleachbench.methods import pixel_bleach as pb_module
 from bleachbench.methods.bleach_generator import (
     BleachGenerator,
@@ -27,60 +26,19 @@ from bleachbench.methods.pixel_bleach import PixelBleach, balanced_offset_indice
 SIZE = 32
 
 
-class TinyDetector(Detector):
-    """Two conv layers, BatchNorm (buffers to keep frozen), a 64-d feature."""
-
-    input_size = SIZE
-    feature_dim = 64
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-            nn.Conv2d(16, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )  # fmt: skip
-        self.head = nn.Linear(64, 2)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+TinyDetector = TwoConvDetector
 
 
 def make_faces(n: int, seed: int, fake_amplitude: float) -> FaceSet:
-    """Random flat faces with noise; fakes carry a checkerboard of ``fake_amplitude``.
-
-    "HQ" uses amplitude 0.04; "LQ" attenuates it to 0.012 (what compression does to
-    fine artifacts), so the HQ-trained detector calls the LQ fakes real.
-    """
-    g = np.random.default_rng(seed)
-    labels = g.integers(0, 2, n)
-    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
-    pattern = (((yy + xx) % 2) * 2 - 1)[None, :, :, None].astype(np.float64)
-    img = g.uniform(0.3, 0.7, (n, 1, 1, 3)) + 0.08 * g.standard_normal((n, SIZE, SIZE, 3))
-    img = np.clip(img + fake_amplitude * labels[:, None, None, None] * pattern, 0, 1)
-    return FaceSet(
-        (img * 255).round().astype(np.uint8),
-        labels.astype(np.int64),
-        np.where(labels == 1, "Deepfakes", "real"),
-        np.array([f"v{i}" for i in range(n)]),
-    )
+    """Toy faces (tests/_toy.py): "HQ" fakes carry a 0.04 checkerboard; "LQ" attenuates it to
+    0.012 (what compression does to fine artifacts), so the HQ-trained detector calls them real."""
+    return checkerboard_faces(n, seed, fake_amplitude, SIZE)
 
 
 @pytest.fixture(scope="module")
 def hq_detector() -> TinyDetector:
     torch.manual_seed(0)
-    det = TinyDetector()
-    hq = make_faces(256, 0, 0.04)
-    opt = torch.optim.Adam(det.parameters(), 3e-3)
-    for _ in range(4):
-        for i in range(0, len(hq), 32):
-            x, y = hq.tensors(slice(i, i + 32))
-            loss = F.cross_entropy(det(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    det.zero_grad(set_to_none=True)
-    return det.eval()
+    return train_toy(TinyDetector(), make_faces(256, 0, 0.04), epochs=4)
 
 
 def accuracy(predict, faces: FaceSet) -> float:

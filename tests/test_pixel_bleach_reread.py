@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from _bleach_reference import REFERENCE, reference_outputs
+from _toy import train_toy
 from scipy.stats import spearmanr
 from torch import nn
 
@@ -182,18 +182,7 @@ def per_face_faces(n: int, seed: int, attenuation: float) -> FaceSet:
 @pytest.fixture(scope="module")
 def small_detector() -> SmallDetector:
     torch.manual_seed(0)
-    det = SmallDetector()
-    hq = per_face_faces(192, 0, 1.0)
-    opt = torch.optim.Adam(det.parameters(), 3e-3)
-    for _ in range(4):
-        for i in range(0, len(hq), 32):
-            x, y = hq.tensors(slice(i, i + 32))
-            loss = F.cross_entropy(det(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    det.zero_grad(set_to_none=True)
-    return det.eval()
+    return train_toy(SmallDetector(), per_face_faces(192, 0, 1.0), epochs=4)
 
 
 @pytest.fixture(scope="module")

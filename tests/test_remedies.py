@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from _toy import OneConvDetector
 from torch import nn
 
 from bench.registry import METHODS, build, load_builtins
@@ -34,18 +35,8 @@ SIZE = 16
 CPU = torch.device("cpu")
 
 
-class BNDetector(Detector):
+class BNDetector(OneConvDetector):
     input_size = SIZE
-    feature_dim = 8
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                                  nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Linear(8, 2)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
 
 
 def make(n: int, seed: int, lq: bool) -> FaceSet:
