@@ -36,7 +36,7 @@ from bench.registry import (
 )
 from bench.spec import canonical_json
 from bench.store import CorruptRecordError, ResultsStore
-from bench.tables import GridContext, MainResults, RecordSet, Table, get_table, render, seed_grid
+from bench.tables import GridContext, RecordSet, Table, get_table, render
 
 EXAMPLES = {
     "run": "python -m bench run --method pixel_bleach --detector all\n"
@@ -408,16 +408,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from bench.experiments import MethodVsNone
 
     started = time.perf_counter()
     load_plugins(args.plugin)
     resolve(METHODS, args.method)
     ctx, profile = context(args)
-    main = MainResults(("none",) if args.method == "none" else ("none", args.method))
-    cross = get_table("cross_compression")
-    specs = seed_grid(cross, ctx) + seed_grid(main, ctx)
-    summary, store = _execute(args, profile, specs)
-    written = write_tables([main, cross], ctx, store, args.results / "tables")
+    experiment = MethodVsNone(args.method)
+    summary, store = _execute(args, profile, experiment.specs(ctx))
+    written = write_tables(experiment.tables(), ctx, store, args.results / "tables")
     _print_summary(summary, written, started)
     return 1 if getattr(summary, "failed", None) else 0
 
@@ -436,13 +435,15 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    from bench.experiments import TablesExperiment
 
     started = time.perf_counter()
     load_plugins(args.plugin)
     ctx, profile = context(args)
     tables = _tables(args.name)
-    summary, store = _execute(args, profile, [s for t in tables for s in seed_grid(t, ctx)])
-    written = write_tables(tables, ctx, store, args.results / "tables")
+    experiment = TablesExperiment([t.name for t in tables])
+    summary, store = _execute(args, profile, experiment.specs(ctx))
+    written = write_tables(experiment.tables(), ctx, store, args.results / "tables")
     if args.name == "all":  # and what a reader looks at: the figures and the results page
         written += _figures_and_report(args, ctx, tables)
     _print_summary(summary, written, started)

@@ -1,12 +1,13 @@
 """Every pluggable thing in bleachbench is registered here and built from a config.
 
-Five mmengine registries are the seams of the harness:
+Six mmengine registries are the seams of the harness:
 
 - ``DATASETS``: sources of labelled clips (``datasets/``),
 - ``COMPRESSIONS``: simulators ``frames -> frames`` (``datasets/compression*``),
 - ``DETECTORS``: frozen backbones with ``features``/``classify`` (``detectors/``),
 - ``METHODS``: remedies given a frozen detector (``methods/``),
-- ``TABLES``: the paper's tables, laid out from run records (``bench/tables.py``).
+- ``TABLES``: the paper's tables, laid out from run records (``bench/tables.py``),
+- ``EXPERIMENTS``: which runs happen (``bench/experiments.py``), apart from tables.
 
 Register with the decorator on the class (a duplicate name is an error)::
 
@@ -56,6 +57,7 @@ COMPRESSIONS = Registry("compression", scope="bleachbench")
 DETECTORS = Registry("detector", scope="bleachbench")
 METHODS = Registry("method", scope="bleachbench")
 TABLES = Registry("table", scope="bleachbench")
+EXPERIMENTS = Registry("experiment", scope="bleachbench")
 
 REGISTRIES: dict[str, Registry] = {
     "datasets": DATASETS,
@@ -63,10 +65,11 @@ REGISTRIES: dict[str, Registry] = {
     "detectors": DETECTORS,
     "methods": METHODS,
     "tables": TABLES,
+    "experiments": EXPERIMENTS,
 }
 
 BUILTIN_PACKAGES = ("bleachbench.datasets", "bleachbench.detectors", "bleachbench.methods",
-                    "bench.tables", "bench.table_remedies")
+                    "bench.tables", "bench.table_remedies", "bench.experiments")
 ENTRY_POINT_GROUP = "bench.plugins"
 
 
@@ -311,7 +314,7 @@ def builtin_index() -> BuiltinIndex:
 _UNKNOWN = object()
 _ROOTS = ("bench", "bleachbench")  # this repository's top-level packages
 _REGISTRY_VARS = {"DATASETS": "datasets", "COMPRESSIONS": "compressions", "DETECTORS": "detectors",
-                  "METHODS": "methods", "TABLES": "tables"}
+                  "METHODS": "methods", "TABLES": "tables", "EXPERIMENTS": "experiments"}
 
 
 class _Module:
