@@ -10,9 +10,14 @@ CPU processes with gloo) under ``torchrun`` with ``launcher="pytorch"``.
 Choices (all keyword arguments where they matter):
 
 - Data: faces stay uint8 in the loader and become float [0, 1] on the device.
-  Augmentation is a random horizontal flip only: the detectors look for
-  blending and frequency artefacts, which crops, colour jitter or blur would
-  disturb or imitate.
+  Augmentation is a random horizontal flip and, with ``blur_p`` > 0, a random
+  Gaussian blur (the quick profile's, see bench/profiles.py); no crops or
+  colour jitter, which would disturb or imitate blending artefacts. With
+  ``blur_quantize`` the blurred faces are rounded back to 8 bits, as a decoded
+  video's are: a float blur leaves the highest DCT bands near zero (log-energy
+  -11 at sigma 1.2 on the quick testbed's 64 px faces, where C23 and C40 faces
+  alike sit near -3.1), which frequency-domain detectors (F3-Net's log-DCT
+  statistics) read as a sign no real video face carries.
 - Optimiser: AdamW (``weight_decay`` 1e-2) with a one-cycle schedule stepped
   per iteration (peak ``lr`` at 30 %), which reaches high accuracy in few
   epochs.
@@ -97,8 +102,10 @@ class FaceDataset(Dataset):
         return {"inputs": image, "data_samples": torch.tensor(int(self.faces.labels[i]))}
 
 
-def random_blur(x: torch.Tensor, p: float, sigma: tuple[float, float]) -> torch.Tensor:
-    """Gaussian-blur each image of ``x`` [B,C,H,W] with probability ``p``, sigma ~ U(sigma)."""
+def random_blur(x: torch.Tensor, p: float, sigma: tuple[float, float],
+                quantize: bool = False) -> torch.Tensor:
+    """Gaussian-blur each image of ``x`` [B,C,H,W] with probability ``p``, sigma ~ U(sigma);
+    with ``quantize``, the blurred images (only) are rounded to multiples of 1/255."""
     b, c, h, w = x.shape
     which = torch.rand(b, device=x.device) < p
     if p <= 0 or not bool(which.any()):
@@ -113,7 +120,10 @@ def random_blur(x: torch.Tensor, p: float, sigma: tuple[float, float]) -> torch.
     k1 = torch.where(which[:, None], k1, eye)  # untouched images get the identity kernel
     k2 = (k1[:, :, None] * k1[:, None, :]).repeat_interleave(c, dim=0)[:, None]  # [B*C,1,k,k]
     y = F.pad(x.reshape(1, b * c, h, w), (r, r, r, r), mode="reflect")
-    return F.conv2d(y, k2, groups=b * c).reshape(b, c, h, w)
+    y = F.conv2d(y, k2, groups=b * c).reshape(b, c, h, w)
+    if quantize:
+        y = torch.where(which.view(-1, 1, 1, 1), y.mul(255.0).round_().div_(255.0), y)
+    return y
 
 
 class FacePreprocessor(BaseDataPreprocessor):
@@ -121,10 +131,11 @@ class FacePreprocessor(BaseDataPreprocessor):
     Gaussian blur in training, memory format."""
 
     def __init__(self, flip: bool = True, channels_last: bool = False, blur_p: float = 0.0,
-                 blur_sigma: tuple[float, float] = (0.4, 1.2)) -> None:
+                 blur_sigma: tuple[float, float] = (0.4, 1.2), blur_quantize: bool = False) -> None:
         super().__init__()
         self.flip, self.channels_last = flip, channels_last
         self.blur_p, self.blur_sigma = float(blur_p), (float(blur_sigma[0]), float(blur_sigma[1]))
+        self.blur_quantize = bool(blur_quantize)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         data = self.cast_data(data)
@@ -134,7 +145,7 @@ class FacePreprocessor(BaseDataPreprocessor):
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
         x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
         if training and self.blur_p > 0:
-            x = random_blur(x, self.blur_p, self.blur_sigma)
+            x = random_blur(x, self.blur_p, self.blur_sigma, self.blur_quantize)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return {"inputs": x, "data_samples": data["data_samples"]}
@@ -144,8 +155,10 @@ class DetectorModel(BaseModel):
     """mmengine's view of a detector: ``forward(inputs, data_samples, mode)``."""
 
     def __init__(self, detector: Detector, flip: bool = True, channels_last: bool = False,
-                 blur_p: float = 0.0, blur_sigma: tuple[float, float] = (0.4, 1.2)) -> None:
-        super().__init__(data_preprocessor=FacePreprocessor(flip, channels_last, blur_p, blur_sigma))
+                 blur_p: float = 0.0, blur_sigma: tuple[float, float] = (0.4, 1.2),
+                 blur_quantize: bool = False) -> None:
+        super().__init__(data_preprocessor=FacePreprocessor(flip, channels_last, blur_p, blur_sigma,
+                                                            blur_quantize))
         self.detector = detector
 
     def forward(
@@ -381,6 +394,7 @@ def build_runner(
     flip: bool = True,
     blur_p: float = 0.0,
     blur_sigma: tuple[float, float] = (0.4, 1.2),
+    blur_quantize: bool = False,
     hooks: Sequence[Hook] = (),
 ) -> HarnessRunner:
     """The configured :class:`HarnessRunner` (not yet trained); see :func:`train_detector`."""
@@ -418,7 +432,7 @@ def build_runner(
         device=dev,
         channels_last=channels_last,
         model=DetectorModel(detector, flip=flip, channels_last=channels_last, blur_p=blur_p,
-                            blur_sigma=tuple(blur_sigma)),
+                            blur_sigma=tuple(blur_sigma), blur_quantize=blur_quantize),
         work_dir=str(work_dir),
         experiment_name=f"{type(detector).__name__.lower()}_{uuid.uuid4().hex[:6]}",
         train_dataloader=loader(train, True),
@@ -474,6 +488,7 @@ def train_detector(
     flip: bool = True,
     blur_p: float = 0.0,
     blur_sigma: tuple[float, float] = (0.4, 1.2),
+    blur_quantize: bool = False,
     hooks: Sequence[Hook] = (),
 ) -> dict[str, Any]:
     """Train ``detector`` in place; select on ``val``; return the run's facts.
@@ -498,7 +513,7 @@ def train_detector(
             detector, train, val, work_dir, epochs=epochs, batch_size=batch_size, lr=lr,
             device=device, amp=amp, channels_last=channels_last, seed=seed, launcher=launcher,
             num_workers=num_workers, progress=progress, weight_decay=weight_decay, flip=flip,
-            blur_p=blur_p, blur_sigma=blur_sigma, hooks=hooks,
+            blur_p=blur_p, blur_sigma=blur_sigma, blur_quantize=blur_quantize, hooks=hooks,
         )
         runner.train()
         throughput = next(h for h in runner.hooks if isinstance(h, ThroughputHook))

@@ -11,12 +11,40 @@ resize to timm's sizes when using its pretrained weights.
 
 Small inputs (64 px and up): strides kept, global average pooling (the last
 map is 2x2 at 64 px).
+
+``zero_init_last`` (default True; used only when training from random
+initialisation, i.e. ``pretrained=False`` and no ``weights``): the last
+BatchNorm of every residual block (``bn3`` of an inverted residual, ``bn2`` of
+the first stage's depthwise-separable block; 25 blocks) starts with gamma = 0,
+so each block starts as the identity and the 32-block network starts shallow.
+timm does this for its ResNets (``zero_init_last``, on by default) but not for
+EfficientNet. Without it, on the quick profile (random init, 3 epochs at
+64 px, bs 32, lr 1e-3), EfficientNet-B4 barely learns (val accuracy 0.61, C23
+test 53-63 %); with it, the same schedule reaches val 0.84 (C23 77-89 %), and
+the quick profile's 4 epochs at bs 16, lr 2e-3 reach C23 86-96 % (README,
+calibration section).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from torch import nn
+
 from bench.registry import DETECTORS
 from bleachbench.detectors.timm_backbone import TimmDetector
+from bleachbench.detectors.weights import load_weights
+
+
+def zero_init_last_bn(backbone: nn.Module) -> int:
+    """Set gamma = 0 on the last BatchNorm of every residual block; returns how many."""
+    n = 0
+    for block in backbone.blocks.modules():
+        if getattr(block, "has_skip", False):
+            last = block.bn3 if hasattr(block, "bn3") else block.bn2
+            nn.init.zeros_(last.weight)
+            n += 1
+    return n
 
 
 @DETECTORS.register_module(name="efficientnet_b4")
@@ -29,3 +57,17 @@ class EfficientNetB4(TimmDetector):
     std = (0.229, 0.224, 0.225)
     feature_dim = 1792
     pre_activation_modules = ("backbone.bn2.act",)  # conv_head -> BN -> [SiLU] -> pool
+
+    def __init__(
+        self,
+        pretrained: bool = False,
+        weights: str | Path | None = None,
+        drop_rate: float | None = None,
+        zero_init_last: bool = True,
+        **timm_kwargs,
+    ) -> None:
+        super().__init__(pretrained=pretrained, weights=None, drop_rate=drop_rate, **timm_kwargs)
+        if zero_init_last and not pretrained and weights is None:
+            zero_init_last_bn(self.backbone)
+        if weights is not None:
+            load_weights(self, weights)

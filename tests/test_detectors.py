@@ -182,3 +182,17 @@ def test_meso_pools_small_inputs_to_the_native_grid():
     det = detector("meso_inception4").eval()
     assert det.body(torch.rand(1, 3, 256, 256)).shape[-2:] == (8, 8)
     assert math.prod(det.fc1.weight.shape) == 16 * 1024
+
+
+def test_efficientnet_residual_blocks_start_as_identities():
+    """zero_init_last (random init only): the last BN of each residual block has gamma 0."""
+    net = detector("efficientnet_b4")
+    blocks = [b for b in net.backbone.blocks.modules() if getattr(b, "has_skip", False)]
+    assert len(blocks) == 25
+    for b in blocks:
+        last = b.bn3 if hasattr(b, "bn3") else b.bn2
+        assert torch.count_nonzero(last.weight) == 0
+    torch.manual_seed(0)
+    plain = build(DETECTORS, {"type": "efficientnet_b4", "zero_init_last": False})
+    assert all(torch.all((b.bn3 if hasattr(b, "bn3") else b.bn2).weight == 1)
+               for b in plain.backbone.blocks.modules() if getattr(b, "has_skip", False))

@@ -230,3 +230,19 @@ def test_random_blur_blurs_the_chosen_images_only():
     assert torch.allclose(y.mean(dim=(1, 2, 3)), x.mean(dim=(1, 2, 3)), atol=0.02)
     # a blur lowers the pixel-to-pixel differences of white noise
     assert (y.diff(dim=-1).abs().mean() < 0.6 * x.diff(dim=-1).abs().mean()).item()
+
+
+def test_random_blur_quantize_rounds_the_blurred_images_to_8_bits():
+    from bench.training import random_blur
+
+    torch.manual_seed(0)
+    x = torch.randint(0, 256, (16, 3, 32, 32)).float() / 255
+    torch.manual_seed(1)
+    plain = random_blur(x, 0.5, (0.8, 0.8))
+    torch.manual_seed(1)
+    y = random_blur(x, 0.5, (0.8, 0.8), quantize=True)
+    assert torch.equal(y * 255, (y * 255).round())  # every image on the 8-bit grid
+    assert (y - plain).abs().max().item() <= 0.5 / 255 + 1e-6  # rounding only
+    blurred = (plain - x).abs().amax(dim=(1, 2, 3)) > 1e-6
+    assert 0 < int(blurred.sum()) < 16
+    assert torch.equal(y[~blurred], x[~blurred])  # untouched images stay untouched
