@@ -301,8 +301,11 @@ class Engine:
         if fit_key in self._methods:
             method, facts = self._methods[fit_key]
         else:
-            train_lq = self.faces(spec.dataset, fit_manip, fit_c, "train", size)
-            val_lq = self.faces(spec.dataset, fit_manip, fit_c, "val", size)
+            if getattr(method, "needs_fit_faces", True):
+                train_lq = self.faces(spec.dataset, fit_manip, fit_c, "train", size)
+                val_lq = self.faces(spec.dataset, fit_manip, fit_c, "val", size)
+            else:  # a method that reads no faces: no LQ train/val caches are built for it
+                train_lq = val_lq = test.subset(np.zeros(0, dtype=np.int64))
             if fit_manip == "all":
                 train_lq = balance_classes(train_lq, spec.seed)
                 val_lq = balance_classes(val_lq, spec.seed)

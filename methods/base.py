@@ -41,6 +41,9 @@ class Method:
     needs_paired_hq_lq: ClassVar[bool] = False  # True: HQ faces paired with LQ train/val
     needs_compression_known: ClassVar[bool] = False  # True: the LQ compression's name
     test_time: ClassVar[bool] = False  # True: unlabelled LQ test faces; adapts at test time
+    # False: fit() reads no faces at all (``none``); the engine then builds no LQ train/val
+    # caches for it, which a sweep over many test compressions would otherwise pay for.
+    needs_fit_faces: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Let ``fit(detector, train_lq, val_lq, work_dir, device)`` calls reach a bundle-style ``fit``."""

@@ -20,6 +20,7 @@ class NoRemedy(Method):
     retrains_detector: ClassVar[bool] = False
     needs_paired_hq_lq: ClassVar[bool] = False
     needs_labels: ClassVar[bool] = False  # it learns nothing
+    needs_fit_faces: ClassVar[bool] = False  # nor reads any face: no LQ train/val is built
     config_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **unknown: Any) -> None:

@@ -188,3 +188,14 @@ def test_results_default_to_the_project_not_the_working_folder(tmp_path, monkeyp
     monkeypatch.setenv("BLEACHBENCH_RESULTS", str(tmp_path / "elsewhere"))
     args = build_parser().parse_args(["table", "main"])
     assert args.results == tmp_path / "elsewhere"
+
+
+def test_none_builds_no_lq_train_or_val_faces(tmp_path):
+    """``none`` reads no faces in fit: a new test compression costs its test faces only."""
+    assert main(["run", *SMOKE, "--method", "none", "--results", str(tmp_path),
+                 "--test-compression", "jpeg_q50"]) == 0
+    caches = [p.name for p in (tmp_path / "cache" / "faces").glob("*/*") if p.is_dir()]
+    jpeg = [c for c in caches if "jpeg_q50" in c]
+    assert jpeg and all("_test_" in c for c in jpeg), jpeg
+    rec = next(r for r in ResultsStore(tmp_path).records() if r["spec"]["test_compression"] == "jpeg_q50")
+    assert rec["facts"]["fit_on"]["n_train"] == 0
