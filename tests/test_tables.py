@@ -157,3 +157,25 @@ def test_intervals_for_old_records_come_from_the_arrays(tmp_path):
     assert isinstance(cell, Cell) and 1 < cell.spread < 15
     bare = get_table("main").layout(store.index(), ctx).iloc[0][("FaceSwap", "Acc")]
     assert bare.spread is None  # no store: no arrays, no interval (and no ± in the cell)
+
+
+def test_web_upload_table_tests_the_lq_fitted_bleach_on_every_preset():
+    table = get_table("web_upload")
+    grid = table.grid(CTX)
+    bleach = [s for s in grid if s.method == "pixel_bleach" and s.detector == "xception"]
+    assert sorted(s.test_compression for s in bleach) == sorted(
+        ["web_upload", "web_upload_social", "web_upload_strong", "web_upload_random"])
+    assert {s.method_fit_compression for s in bleach} == {"c40"}  # fitted once, on LQ
+    assert all(s.method_fit_compression == s.test_compression for s in grid if s.method == "none")
+    r = render(table, fake_records(table, CTX), CTX, "md")
+    ours, paper = r.text.split("Published")
+    assert "Table D1" in ours and "web_upload_strong" in ours
+    assert "52.92" in paper and "71.31" in paper and "71.31" not in ours
+
+
+def test_compression_agnostic_reference_is_its_own_column():
+    table = get_table("compression_agnostic")
+    r = render(table, fake_records(table, CTX), CTX, "md")
+    ours, paper = r.text.split("Published")
+    assert "72.36" in paper and "compression-agnostic (paper)" in paper  # Xception with the bleach
+    assert "72.36" not in ours
