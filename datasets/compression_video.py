@@ -34,6 +34,7 @@ import numpy as np
 
 from bench.registry import COMPRESSIONS, register_pattern
 from bleachbench.datasets.compression_common import Compression
+from bleachbench.datasets.video_io import rgb_frames
 
 _CODECS = {"h264": "libx264", "h265": "libx265"}
 _PIX_FMTS = ("yuv444p", "yuv420p")
@@ -160,10 +161,12 @@ class VideoCodec(Compression):
         out = np.empty(shape, dtype=np.uint8)
         n = 0
         with av.open(io.BytesIO(data), mode="r") as container:
-            for frame in container.decode(video=0):
+            stream = container.streams.video[0]
+            stream.thread_count = 1  # decoding is exact at any thread count; one spares thread start-up
+            for rgb in rgb_frames(container.decode(stream)):
                 if n >= shape[0]:
                     raise RuntimeError(f"{self!r}: decoder returned more than {shape[0]} frames")
-                out[n] = frame.to_ndarray(format="rgb24")
+                out[n] = rgb
                 n += 1
         if n != shape[0]:
             raise RuntimeError(f"{self!r}: encoded {shape[0]} frames but decoded {n}")

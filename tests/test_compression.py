@@ -212,3 +212,22 @@ def test_check_frames_and_psnr() -> None:
     assert psnr(x, x + 1) == pytest.approx(20 * np.log10(255.0))
     with pytest.raises(ValueError, match="shapes differ"):
         psnr(x, x[:, :1])
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv444p", "yuv420p"])
+def test_decode_with_one_reformatter_equals_per_frame_conversion(pix_fmt: str, clip: np.ndarray) -> None:
+    # The decoder converts every frame with one swscale context (datasets/video_io.rgb_frames);
+    # its output must equal PyAV's per-frame to_ndarray, or every cached face would change.
+    import io
+
+    import av
+
+    from bleachbench.datasets.compression_video import fixed_heap_bytes
+
+    codec = VideoCodec(crf=40, pix_fmt=pix_fmt)
+    with fixed_heap_bytes():  # as __call__ encodes: repeatable bits
+        data = codec._encode(clip)
+    with av.open(io.BytesIO(data)) as container:
+        per_frame = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    np.testing.assert_array_equal(codec._decode(data, clip.shape), per_frame)
+    np.testing.assert_array_equal(codec(clip), per_frame)
