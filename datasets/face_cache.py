@@ -33,7 +33,9 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
+import socket
 import time
 import uuid
 import warnings
@@ -56,6 +58,8 @@ from bleachbench.datasets.video_io import VideoReadError, sample_indices
 
 CACHE_FORMAT = 1
 ARRAYS = ("images", "labels", "manipulations", "video_ids", "frame_index")
+_HOST = "h" + re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())  # in temp folder names (never all digits)
+FOREIGN_TEMP_MAX_AGE_S = 24 * 3600  # another host's unfinished build counts as dead after a day
 
 
 class SkippedVideoWarning(UserWarning):
@@ -297,7 +301,7 @@ def _build(
     start = time.time()
     size, fpv = params["size"], params["frames_per_video"]
     _remove_stale_temps(final)
-    tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    tmp = final.parent / f".tmp-{final.name}-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     tmp.mkdir(parents=True)
     try:
         images = np.lib.format.open_memmap(
@@ -405,15 +409,30 @@ def _shrink_npy(path: Path, header_len: int, rows: int, row_shape: tuple[int, ..
         f.truncate(header_len + rows * int(np.prod(row_shape)))
 
 
-def _remove_stale_temps(final: Path) -> None:
-    """Remove temp folders of this cache left by builds whose process is gone."""
+def _remove_stale_temps(final: Path, now: float | None = None) -> None:
+    """Remove temp folders of this cache left by builds that are gone.
+
+    A temp folder is named ``.tmp-<cache>-<host>-<pid>-<random>``. One of this host
+    whose process is gone is removed. On a results folder shared between hosts the pid
+    of another host's build cannot be checked: its folder is removed only once it has
+    not changed for :data:`FOREIGN_TEMP_MAX_AGE_S`. (Folders from before the host was
+    in the name, ``.tmp-<cache>-<pid>-<random>``, are treated as this host's.)
+    """
     if not final.parent.is_dir():
         return
-    for tmp in final.parent.glob(f".tmp-{final.name}-*"):
+    now = time.time() if now is None else now
+    prefix = f".tmp-{final.name}-"
+    for tmp in final.parent.glob(prefix + "*"):
+        rest = tmp.name[len(prefix):].split("-")
+        host, pid_text = ((_HOST, rest[0]) if rest[0].isdigit()
+                          else (rest[0], rest[1] if len(rest) > 1 else ""))
         try:
-            pid = int(tmp.name[len(f".tmp-{final.name}-") :].split("-")[0])
-            os.kill(pid, 0)
+            if host != _HOST:
+                if now - tmp.stat().st_mtime > FOREIGN_TEMP_MAX_AGE_S:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                continue
+            os.kill(int(pid_text), 0)
         except ProcessLookupError:
             shutil.rmtree(tmp, ignore_errors=True)
-        except (ValueError, PermissionError):
+        except (ValueError, PermissionError, FileNotFoundError):
             continue

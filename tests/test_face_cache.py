@@ -183,3 +183,29 @@ def test_haar_cascade_loads_and_runs() -> None:
     for x0, y0, x1, y1 in boxes:
         assert 0 <= x0 < x1 <= 320 and 0 <= y0 < y1 <= 240
     assert haar(np.zeros((240, 320, 3), np.uint8)) == []  # nothing in a blank frame
+
+
+def test_stale_temp_folders_are_removed_only_when_their_build_is_gone(tmp_path):
+    import os
+    import subprocess
+
+    from bleachbench.datasets import face_cache as fc
+
+    final = tmp_path / "faces-abc"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    names = {
+        "mine_dead": f".tmp-faces-abc-{fc._HOST}-{dead.pid}-aaaaaa",
+        "mine_alive": f".tmp-faces-abc-{fc._HOST}-{os.getpid()}-bbbbbb",
+        "old_format_dead": f".tmp-faces-abc-{dead.pid}-cccccc",
+        "other_host_fresh": ".tmp-faces-abc-hnode7-1-dddddd",
+        "other_host_old": ".tmp-faces-abc-hnode7-2-eeeeee",
+    }
+    for name in names.values():
+        (tmp_path / name).mkdir()
+    old = (tmp_path / names["other_host_old"]).stat().st_mtime - fc.FOREIGN_TEMP_MAX_AGE_S - 60
+    os.utime(tmp_path / names["other_host_old"], (old, old))
+    fc._remove_stale_temps(final)
+    left = {k for k, n in names.items() if (tmp_path / n).exists()}
+    # pid 1 lives on this host, but on node7 it is another process: never checked across hosts
+    assert left == {"mine_alive", "other_host_fresh"}
