@@ -103,9 +103,14 @@ def lq_test_score(method) -> dict[str, float | None]:
     return score(method.predict, test, CPU, batch_size=32)
 
 
-# mixed_training retrains the architecture from scratch; on this toy it has not yet been seen to
-# learn the shifted faces (acc 0.5): an open finding, kept visible rather than removed.
-_NOT_YET = {"mixed_training": "retraining from scratch does not learn the toy shift yet"}
+# mixed_training retrains the architecture from scratch on HQ and LQ faces together. On this toy
+# that asks for a rule no single brightness threshold gives: LQ reals (mean 0.65) are brighter than
+# HQ fakes (0.6). Measured (8 to 60 epochs, lr 1e-2 and 3e-2, augment lq+jpeg): the retrained
+# detector ranks the LQ test faces perfectly (AUC 1.0) but calls them all fake (acc 0.5), or learns
+# neither quality's threshold; with LQ copies only (augment=("lq",), 20 epochs, lr 3e-2) it reaches
+# LQ 1.0 and HQ 0.73. A limit of the toy for this remedy, kept visible rather than removed.
+_NOT_YET = {"mixed_training": "HQ and LQ together need a non-monotone brightness rule on this toy: "
+                              "AUC 1.0, accuracy 0.5 (one threshold for both qualities)"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=_NOT_YET[n]))
