@@ -49,11 +49,6 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def accepted_kwargs(factory: Callable[..., Any], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The subset of ``kwargs`` that ``factory`` accepts (all of them if it takes ``**kwargs``)."""
-    return C.accepted(factory, kwargs)
-
-
 def balance_classes(faces: FaceSet, seed: int = 0, oversample: bool = False) -> FaceSet:
     """Make real and fake faces equally many, by undersampling the larger class or
     (``oversample``) by repeating randomly chosen faces of the smaller one.
@@ -141,7 +136,8 @@ class Engine:
         self._sources: dict[str, ClipSource] = {}
         self._faces: dict[tuple, FaceSet] = {}
         self._skipped: dict[tuple, dict[str, int]] = {}
-        self._methods: dict[str, tuple[Any, dict[str, Any]]] = {}  # fitted, by fit key  # per face set: skipped videos by reason
+        self._methods: dict[str, tuple[Any, dict[str, Any]]] = {}  # fitted, by fit key
+        self._configs: dict[RunSpec, dict[str, Any]] = {}  # resolved once per spec
         self._detectors: dict[tuple, tuple[Detector, dict[str, Any]]] = {}
         self.summary = RunSummary()
 
@@ -153,7 +149,7 @@ class Engine:
         if cfg.get("type") != name:
             cfg = {"type": name}
         factory = resolve(DATASETS, name)
-        extra = accepted_kwargs(factory, {"cache_dir": str(self.results / "cache" / name)})
+        extra = C.accepted(factory, {"cache_dir": str(self.results / "cache" / name)})
         return {**extra, **cfg}
 
     def source(self, name: str) -> ClipSource:
@@ -162,9 +158,12 @@ class Engine:
         return self._sources[name]
 
     def config(self, spec: RunSpec) -> dict[str, Any]:
-        """The resolved configuration of ``spec`` (bench/config.py), stored in its record."""
-        ds = {k: v for k, v in self.dataset_kwargs(spec.dataset).items() if k != "cache_dir"}
-        return C.run_config(self.profile, spec, ds)
+        """The resolved configuration of ``spec`` (bench/config.py), stored in its record
+        (resolved once per spec; do not mutate)."""
+        if spec not in self._configs:
+            ds = {k: v for k, v in self.dataset_kwargs(spec.dataset).items() if k != "cache_dir"}
+            self._configs[spec] = C.run_config(self.profile, spec, ds)
+        return self._configs[spec]
 
     def faces(self, dataset: str, manipulation: str, compression: str, split: str,
               size: int) -> FaceSet:
@@ -258,7 +257,7 @@ class Engine:
                                                                  default=str) + "\n")
                 torch.manual_seed(spec.seed)
                 model = build(DETECTORS, {"type": spec.detector, **given})
-                opts = accepted_kwargs(train_detector, C.train_options(self.profile, spec.detector))
+                opts = C.accepted(train_detector, C.train_options(self.profile, spec.detector))
                 info = train_detector(model, train, val, work, device=str(self.device),
                                       seed=spec.seed, progress=self.progress, **opts)
             self.summary.cached["detectors"] += int(done)
