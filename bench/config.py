@@ -44,7 +44,7 @@ FACES_KEYS = ("size", "frames_per_video", "train_frames_per_video", "val_frames_
 # train_detector's keyword arguments that a profile may set (tests/test_config.py checks this
 # list against the signature); device, seed, progress and hooks come from the run itself.
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "amp", "channels_last", "launcher", "num_workers",
-              "weight_decay", "flip", "blur_p", "blur_sigma", "blur_quantize")
+              "weight_decay", "flip", "blur_p", "blur_sigma", "blur_quantize", "fused_adamw")
 INTERVAL_KEYS = ("n_boot", "level", "seed", "stratify", "chunk")
 RUNTIME_KEYS = ("progress",)  # given by the engine, never part of a configuration
 

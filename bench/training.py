@@ -20,7 +20,13 @@ Choices (all keyword arguments where they matter):
   statistics) read as a sign no real video face carries.
 - Optimiser: AdamW (``weight_decay`` 1e-2) with a one-cycle schedule stepped
   per iteration (peak ``lr`` at 30 %), which reaches high accuracy in few
-  epochs.
+  epochs. ``fused_adamw=True`` uses torch's fused AdamW kernel: the same
+  update, rounded differently in the last bit (measured: 3e-8 after 20
+  steps), and on CPU about 3x faster per optimiser step (F3-Net's 48 M
+  parameters: 422 -> 139 ms, 1 thread), 10-15 % of a 64 px training step.
+  Off by default: the per-parameter loop (torch's CPU default) made every
+  checkpoint behind the README's numbers, and the weights differ once the
+  rounding differs. On CUDA torch already batches the loop (``foreach``).
 - Checkpoints under ``work_dir``: ``epoch_N.pth`` (last only, for resume),
   ``best_val_accuracy_epoch_N.pth`` and, once finished, ``best.pth`` (the best
   weights alone, a plain state_dict) and ``done.json`` (the returned dict).
@@ -395,6 +401,7 @@ def build_runner(
     blur_p: float = 0.0,
     blur_sigma: tuple[float, float] = (0.4, 1.2),
     blur_quantize: bool = False,
+    fused_adamw: bool = False,
     hooks: Sequence[Hook] = (),
 ) -> HarnessRunner:
     """The configured :class:`HarnessRunner` (not yet trained); see :func:`train_detector`."""
@@ -423,6 +430,8 @@ def build_runner(
         )
 
     optim = dict(type="AdamW", lr=lr, weight_decay=weight_decay)
+    if fused_adamw:
+        optim["fused"] = True
     optim_wrapper = (
         dict(type="AmpOptimWrapper", dtype=amp_dtype(dev), optimizer=optim)
         if amp
@@ -489,6 +498,7 @@ def train_detector(
     blur_p: float = 0.0,
     blur_sigma: tuple[float, float] = (0.4, 1.2),
     blur_quantize: bool = False,
+    fused_adamw: bool = False,
     hooks: Sequence[Hook] = (),
 ) -> dict[str, Any]:
     """Train ``detector`` in place; select on ``val``; return the run's facts.
@@ -513,7 +523,8 @@ def train_detector(
             detector, train, val, work_dir, epochs=epochs, batch_size=batch_size, lr=lr,
             device=device, amp=amp, channels_last=channels_last, seed=seed, launcher=launcher,
             num_workers=num_workers, progress=progress, weight_decay=weight_decay, flip=flip,
-            blur_p=blur_p, blur_sigma=blur_sigma, blur_quantize=blur_quantize, hooks=hooks,
+            blur_p=blur_p, blur_sigma=blur_sigma, blur_quantize=blur_quantize,
+            fused_adamw=fused_adamw, hooks=hooks,
         )
         runner.train()
         throughput = next(h for h in runner.hooks if isinstance(h, ThroughputHook))

@@ -110,6 +110,17 @@ def test_same_seed_same_weights_on_cpu(tmp_path):
     assert not torch.are_deterministic_algorithms_enabled()  # restored after training
 
 
+def test_fused_adamw_is_the_same_update_up_to_rounding(tmp_path):
+    a, b = tiny(), tiny()
+    train_detector(a, TRAIN, VAL, tmp_path / "loop", epochs=1, seed=3, **KW)
+    runner = build_runner(b, TRAIN, VAL, tmp_path / "fused", epochs=1, seed=3, fused_adamw=True, **KW)
+    runner.train()
+    assert runner.optim_wrapper.optimizer.defaults["fused"] is True
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        if pa.is_floating_point():  # same maths, last-bit rounding apart
+            torch.testing.assert_close(pa, pb, rtol=1e-4, atol=1e-5, msg=name)
+
+
 def test_interrupted_training_resumes_from_its_last_epoch(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_detector(
