@@ -344,7 +344,21 @@ def _method_params(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
         return {}
     from bench.config import ConfigError, accepted, parameters, suggest
 
-    out = {name: accepted(resolve(METHODS, name), params) for name in registered_names(METHODS)}
+    params = dict(params)
+    own: dict[str, dict[str, Any]] = {}  # method.per_method.<name>.<key>: that method only
+    for key in [k for k in params if k.startswith("per_method.")]:
+        name, _, leaf = key.removeprefix("per_method.").partition(".")
+        if not leaf:
+            raise ConfigError(f"--cfg-options method.{key}: expected "
+                              "method.per_method.<method>.<key>=VALUE")
+        factory = resolve(METHODS, name)  # an unknown method: the known ones, did you mean
+        if leaf not in parameters(factory):
+            raise ConfigError(f"unknown configuration key 'method.{key}' (from --cfg-options): "
+                              f"{name} does not take {leaf!r}"
+                              f"{suggest(leaf, parameters(factory))}")
+        own.setdefault(name, {})[leaf] = params.pop(key)
+    out = {name: {**accepted(resolve(METHODS, name), params), **own.get(name, {})}
+           for name in registered_names(METHODS)}
     unused = sorted(set(params) - {k for taken in out.values() for k in taken})
     if unused:
         valid = {k for name in registered_names(METHODS) for k in parameters(resolve(METHODS, name))}

@@ -10,7 +10,9 @@ A profile (:mod:`bench.profiles`) is plain data with these sections:
 - ``detector``: keyword arguments of the detectors (``pretrained``, ``weights``,
   ``drop_rate``...), given to every detector that takes them, and
   ``per_detector.<detector>`` for one detector only;
-- ``method``: keyword arguments given to every method that takes them (``epochs``...);
+- ``method``: keyword arguments given to every method that takes them (``epochs``...),
+  and ``per_method.<method>`` for one method only (overrides the shared keys; a run's own
+  parameters override both);
 - ``intervals``: :class:`bench.intervals.BootstrapConfig`;
 - the scalars ``train_compression``, ``test_compression``, ``detector_per_manipulation``,
   ``method_per_manipulation``.
@@ -178,12 +180,21 @@ def check_components(profile: dict[str, Any], origin: str = "",
             valid |= set(section) if takes_any(f) else set(parameters(f)) - set(RUNTIME_KEYS)
         _check_keys(section, valid, name, origin)
     given = dict(profile.get("method") or {})
+    per_method = given.pop("per_method", None) or {}
     if given:
         valid = set()
         for n in registered_names(METHODS):
             f = resolve(METHODS, n)
             valid |= set(given) if takes_any(f) else set(parameters(f)) - set(RUNTIME_KEYS)
-        _check_keys(given, valid, "method", origin)
+        _check_keys(given, valid | {"per_method"}, "method", origin)
+    methods = registered_names(METHODS)
+    for name, section in per_method.items():
+        if name not in methods:
+            raise _unknown("method.per_method", f"method.per_method.{name}", methods, origin)
+        f = resolve(METHODS, name)
+        if not takes_any(f):
+            _check_keys(dict(section), set(parameters(f)) - set(RUNTIME_KEYS),
+                        f"method.per_method.{name}", origin)
 
 
 def train_options(profile: dict[str, Any], detector: str) -> dict[str, Any]:
@@ -214,12 +225,15 @@ def detector_kwargs(profile: dict[str, Any], detector: str) -> dict[str, Any]:
 
 def method_kwargs(profile: dict[str, Any], method: str, params: dict[str, Any],
                   seed: int) -> dict[str, Any]:
-    """A method's arguments: the profile's ``method`` keys it takes, then the run's own
-    parameters, and the run's ``seed`` unless ``seed`` was given explicitly."""
+    """A method's arguments: the profile's ``method`` keys it takes, then
+    ``method.per_method.<method>``, then the run's own parameters, and the run's ``seed``
+    unless ``seed`` was given explicitly."""
     from bench.registry import METHODS, resolve
 
     factory = resolve(METHODS, method)
-    cfg = {**accepted(factory, dict(profile.get("method") or {})), **params}
+    shared = dict(profile.get("method") or {})
+    own = dict((shared.pop("per_method", None) or {}).get(method, {}))
+    cfg = {**accepted(factory, shared), **own, **params}
     if "seed" not in cfg and "seed" in parameters(factory):
         cfg["seed"] = int(seed)
     return cfg

@@ -199,3 +199,26 @@ def test_none_builds_no_lq_train_or_val_faces(tmp_path):
     assert jpeg and all("_test_" in c for c in jpeg), jpeg
     rec = next(r for r in ResultsStore(tmp_path).records() if r["spec"]["test_compression"] == "jpeg_q50")
     assert rec["facts"]["fit_on"]["n_train"] == 0
+
+
+def test_one_method_gets_its_own_schedule():
+    from bench.cli import _method_params
+    from bench.config import check_components, method_kwargs
+
+    profile = get_profile("quick")  # method.epochs = 2 for every method that takes it
+    profile["method"]["per_method"] = {"mixed_training": {"epochs": 5, "lr": 1e-3}}
+    check_components(profile)
+    assert method_kwargs(profile, "mixed_training", {}, 0)["epochs"] == 5
+    assert method_kwargs(profile, "mixed_training", {"epochs": 7}, 0)["epochs"] == 7  # a run's own
+    assert method_kwargs(profile, "lq_finetune", {}, 0)["epochs"] == 2
+    profile["method"]["per_method"] = {"mixed_trainin": {"epochs": 5}}
+    with pytest.raises(ConfigError, match=r"did you mean 'method\.per_method\.mixed_training'"):
+        check_components(profile)
+    profile["method"]["per_method"] = {"threshold": {"epochs": 5}}
+    with pytest.raises(ConfigError, match=r"method\.per_method\.threshold\.epochs"):
+        check_components(profile)
+    # on the command line: method.per_method.<name>.<key> reaches that method only
+    got = _method_params({"per_method.mixed_training.epochs": 3, "epochs": 2})
+    assert got["mixed_training"]["epochs"] == 3 and got["lq_finetune"]["epochs"] == 2
+    with pytest.raises(ConfigError, match=r"threshold does not take 'epochs'"):
+        _method_params({"per_method.threshold.epochs": 3})
