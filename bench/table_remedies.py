@@ -119,7 +119,8 @@ class RemedyCost(_RemedyGrid):
     name, title, paper_table = "remedy_cost", "Cost of each remedy, measured in its runs", "IV/XI (cost)"
 
     def layout(self, records: dict[RunSpec, dict[str, Any]], ctx: GridContext) -> pd.DataFrame:
-        cols = ["ms/face", "extra ms/face", "params added", "detector elements changed"]
+        cols = ["ms/face", "extra ms/face", "params added", "detector params changed",
+                "detector buffers changed"]
         rows = []
         for d in ctx.detectors:
             base = [ms_per_face(r) for r in self._records(records, ctx, d, "none")]
@@ -132,10 +133,13 @@ class RemedyCost(_RemedyGrid):
                 added = [f["params_added"] for f in facts if "params_added" in f]
                 changed = [f["detector_elements_changed"]["parameters"] for f in facts
                            if "detector_elements_changed" in f]
+                buffers = [f["detector_elements_changed"].get("buffers", 0) for f in facts
+                           if "detector_elements_changed" in f]
                 rows.append([
                     fmt_cell(float(np.mean(own)) if own else None, 2),
                     fmt_cell(float(np.mean(extra)) if extra else None, 2),
                     fmt_cell(int(max(added)) if added else None),
                     fmt_cell(int(max(changed)) if changed else None),
+                    fmt_cell(int(max(buffers)) if buffers else None),
                 ])  # fmt: skip
         return pd.DataFrame(rows, index=self._index(ctx), columns=cols)

@@ -17,7 +17,7 @@ def record(method: str, acc: float, predict_s: float, added: int = 0) -> dict[st
         "metrics": {"frame": {"acc": acc, "auc": acc / 100}},
         "timings": {"method_fit_s": 2.0, "predict_s": predict_s},
         "facts": {"n_test_faces": 100, "params_added": added,
-                  "detector_elements_changed": {"parameters": 7, "buffers": 0},
+                  "detector_elements_changed": {"parameters": 7, "buffers": 3 if method == "tent" else 0},
                   "declares": {"retrains_detector": method == "tent", "needs_labels": False,
                                "needs_paired_hq_lq": False, "test_time": method == "tent",
                                "needs_compression_known": False}},
@@ -53,3 +53,5 @@ def test_cost_table_is_extra_time_over_none_and_parameters_added() -> None:
     assert df.loc[("tiny", "tent"), "extra ms/face"] == "3.00"
     assert df.loc[("tiny", "tent"), "params added"] == "11"
     assert df.loc[("tiny", "head_refit"), "params added"] == DASH
+    assert df.loc[("tiny", "tent"), "detector params changed"] == "7"
+    assert df.loc[("tiny", "tent"), "detector buffers changed"] == "3"  # BatchNorm statistics
