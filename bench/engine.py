@@ -282,6 +282,10 @@ class Engine:
             with detector_lock(work):  # concurrent jobs (--executor) never train one detector twice
                 done = (work / "done.json").exists()
                 if not done:
+                    # Said even under --quiet: a training takes minutes, and a changed key (a new
+                    # training option, another seed) retrains where a user may expect a reuse.
+                    print(f"training {spec.detector} (seed {spec.seed}): no finished checkpoint "
+                          f"with this configuration; into {work}", flush=True)
                     work.mkdir(parents=True, exist_ok=True)
                     (work / "config.json").write_text(json.dumps(key, indent=2, sort_keys=True,
                                                                  default=str) + "\n")
