@@ -12,8 +12,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+# --jobs auto: on a CPU, the five detectors train side by side, one core each (small CPU
+# trainings do not scale with threads; see bench/executor.py:run_pool). JOBS=1 trains them in turn.
+JOBS ?= auto
 run: $(STAMP)
-	$(BIN)/python -m bench run --method pixel_bleach --detector all
+	$(BIN)/python -m bench run --method pixel_bleach --detector all --jobs $(JOBS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import sys
 import time
 from pathlib import Path
@@ -41,11 +42,13 @@ from bench.tables import GridContext, RecordSet, Table, get_table, render
 EXAMPLES = {
     "run": "python -m bench run --method pixel_bleach --detector all\n"
            "  python -m bench run --method threshold --detector xception --manipulation FaceSwap\n"
-           "  python -m bench run --method pixel_bleach --detector resnet50 --cfg-options method.m=0 faces.size=96",
+           "  python -m bench run --method pixel_bleach --detector resnet50 --cfg-options method.m=0 faces.size=96\n"
+           "  python -m bench run --method pixel_bleach --detector all --jobs auto   # detectors side by side on a CPU",
     "list": "python -m bench list\n  python -m bench list compressions",
     "table": "python -m bench table main --format latex\n  python -m bench table all --out paper_tables/\n"
              "  python -m bench table main --method none,threshold",
-    "reproduce": "python -m bench reproduce main\n  python -m bench reproduce offset_m --detector xception",
+    "reproduce": "python -m bench reproduce main\n  python -m bench reproduce offset_m --detector xception\n"
+                 "  python -m bench reproduce all --jobs auto",
     "prepare": "python -m bench prepare --dataset ffpp --root /data/FaceForensics++ --profile paper",
     "calibrate": "python -m bench calibrate\n  python -m bench calibrate --seeds 0,1,2 --detector xception",
     "sweep": "python -m bench sweep --detector xception --method none,threshold,pixel_bleach "
@@ -127,11 +130,36 @@ def _executor(p: argparse.ArgumentParser) -> None:
     g.add_argument("--executor", default="inline", choices=["inline", "local", "slurm"],
                    help="inline: in this process (default); local: one subprocess job per detector "
                         "group through submitit; slurm: one Slurm job per detector group")
+    g.add_argument("--jobs", default="1", metavar="N|auto", type=_jobs_arg,
+                   help="inline: run N detector groups (one detector checkpoint each) at once in "
+                        "worker processes, the CPU threads shared out (default: 1, one after the "
+                        "other in this process); auto: one per CPU core on a CPU, 1 on a GPU. "
+                        "Small CPU trainings do not scale with threads, so on a CPU this is the "
+                        "faster way to train several detectors")
     g.add_argument("--slurm-partition", default=None, help="Slurm partition (--executor slurm)")
     g.add_argument("--gpus-per-job", type=int, default=0, help="GPUs per job (default: 0)")
     g.add_argument("--cpus-per-job", type=int, default=None, help="CPUs per job (default: the cluster's)")
     g.add_argument("--timeout", type=int, default=240, metavar="MIN",
                    help="minutes per job; on Slurm a job at its limit is requeued (default: 240)")
+
+
+def resolve_jobs(value: str | int, device: Any = "cpu") -> int:
+    """``--jobs``: a positive int, or ``auto`` (the CPU cores on a CPU, 1 on an accelerator)."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return (os.cpu_count() or 1) if str(device).startswith("cpu") else 1
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or auto, got {value!r}")
+    return jobs
+
+
+def _jobs_arg(text: str) -> str:
+    resolve_jobs(text)  # checked when parsed; resolved against the device later
+    return text
 
 
 def _execute(args: argparse.Namespace, profile: dict[str, Any], specs: list) -> tuple[Any, ResultsStore]:
@@ -142,7 +170,18 @@ def _execute(args: argparse.Namespace, profile: dict[str, Any], specs: list) -> 
         from bench.engine import Engine
 
         engine = Engine(profile, args.results, args.device, progress=not args.quiet)
-        return engine.run(specs, force=args.force), engine.store
+        jobs = resolve_jobs(getattr(args, "jobs", "1"), engine.device)
+        if jobs <= 1:
+            return engine.run(specs, force=args.force), engine.store
+        from bench.executor import run_pool
+
+        engine.check(specs)  # a bad name or key fails here, before any worker starts
+        merged = run_pool(specs, profile, args.results, jobs, device=args.device, force=args.force,
+                          plugins=args.plugin, progress=not args.quiet)
+        for failed in merged["failed"]:
+            print(f"{failed['job']} failed: {failed['error']} (its log: {failed['log']}); "
+                  f"run the same command again to finish its runs", file=sys.stderr)
+        return SimpleNamespace(**merged), ResultsStore(args.results)
     from bench.executor import submit_grid, wait
 
     jobs = submit_grid(specs, profile, args.results, executor=args.executor, device=args.device,

@@ -367,6 +367,7 @@ class Engine:
         metrics = add_intervals(metrics, arrays, BootstrapConfig.from_dict(self.profile.get("intervals")))
         self.clock.add("evaluation", t)
         facts = {**facts, "method_cfg": cfg, "n_test_faces": len(test),
+                 "torch_threads": torch.get_num_threads(),  # the weights' last bits follow it
                  "detector_best_val_acc": det_info.get("best_val_acc"),
                  "detector_resumed_from_epoch": det_info.get("resumed_from_epoch", 0),
                  "skipped_videos": {split: self.skipped(spec, c, split, size) for split, c in

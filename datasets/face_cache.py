@@ -9,10 +9,12 @@ core, videos independent, results in a fixed order) and writes::
         images.npy  labels.npy  manipulations.npy  video_ids.npy  frame_index.npy  manifest.json
 
 into a temporary folder renamed into place at the end, so an interrupted build
-never leaves a half cache. Later calls open the arrays with
-``np.load(mmap_mode="r")``: no video is decoded. The hash covers the source's
-``fingerprint()`` and every parameter; ``manifest.json`` records the
-parameters, counts, skipped videos and the creation time.
+never leaves a half cache; a file lock beside it makes a second process that
+needs the same cache wait for the first's build instead of repeating it. Later
+calls open the arrays with ``np.load(mmap_mode="r")``: no video is decoded.
+The hash covers the source's ``fingerprint()`` and every parameter;
+``manifest.json`` records the parameters, counts, skipped videos and the
+creation time.
 
 Frames: ``frames_per_video`` evenly spaced indices (``np.linspace``, see
 :func:`datasets.video_io.sample_indices` for the I-frame note; ``skip_first``).
@@ -41,6 +43,7 @@ import uuid
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -159,8 +162,30 @@ def load_faces(
     )
     final = cache_dir(cache_root, params)
     if not (final / "manifest.json").is_file():
-        _build(final, params, videos, workers, progress)
+        with _build_lock(final):  # a concurrent process building the same cache: wait for it
+            if not (final / "manifest.json").is_file():
+                _build(final, params, videos, workers, progress)
     return open_cache(final)
+
+
+@contextmanager
+def _build_lock(final: Path) -> Iterator[None]:
+    """Hold ``.<cache>.lock`` beside the cache while it is built, so that two processes
+    needing the same cache (``run --jobs N``, several ``--executor`` jobs) build it once: the
+    second waits, then opens the first's. An OS file lock: released if the holder dies."""
+    from filelock import FileLock, Timeout
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(final.parent / f".{final.name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"waiting for another process that builds the face cache {final.name} ...", flush=True)
+        lock.acquire(poll_interval=0.5)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def open_cache(path: Path | str) -> CachedFaceSet:

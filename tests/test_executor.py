@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.executor import detector_lock, group_specs, submit_grid, wait
+from bench.executor import detector_lock, group_specs, run_pool, submit_grid, threads_per_job, wait
 from bench.profiles import get_profile
 from bench.spec import RunSpec
 from bench.store import ResultsStore
@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ["--detector", "tiny", "--profile", "smoke", "--manipulation", "FaceSwap", "--quiet"]
 
 
-def _spec(detector: str, manipulation: str, method: str = "none") -> RunSpec:
+def _spec(detector: str, manipulation: str, method: str = "none", seed: int = 0) -> RunSpec:
     return RunSpec(dataset="synthetic", manipulation=manipulation, detector=detector,
                    train_compression="c23", test_compression="c40", method=method,
-                   profile="smoke", seed=0)
+                   profile="smoke", seed=seed)
 
 
 def test_one_group_per_detector_checkpoint():
@@ -116,3 +116,50 @@ def test_a_killed_run_is_finished_by_its_rerun(tmp_path):
     methods = {json.loads((runs / n).read_text())["spec"]["method"] for n in records}
     assert methods == {"none", "pixel_bleach"}
     assert (tmp_path / "tables" / "main.md").is_file()
+
+
+def test_threads_are_shared_out_between_jobs():
+    assert threads_per_job(2, total=2) == 1
+    assert threads_per_job(2, total=8) == 4
+    assert threads_per_job(4, total=2) == 1  # never below one
+    assert threads_per_job(1, total=3) == 3
+
+
+@pytest.mark.slow
+def test_jobs_train_groups_in_parallel_with_the_numbers_of_one_thread_inline(tmp_path):
+    """`run --jobs 2`: two detector groups (seeds 0 and 1) in two worker processes at one
+    thread each give the very probabilities of the same runs inline at one thread."""
+    import numpy as np
+    import torch
+
+    from bench.engine import Engine
+
+    specs = [_spec("tiny", "FaceSwap", m, seed) for seed in (0, 1) for m in ("none", "threshold")]
+    profile = get_profile("smoke")
+    merged = run_pool(specs, profile, tmp_path / "pool", 2, device="cpu", progress=False,
+                      threads=1)
+    assert merged["failed"] == [], merged["failed"]
+    assert sorted(merged["ran"]) == sorted(s.run_id for s in specs)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        Engine(profile, tmp_path / "inline", "cpu", progress=False).run(specs)
+    finally:
+        torch.set_num_threads(before)
+    pool, inline = ResultsStore(tmp_path / "pool"), ResultsStore(tmp_path / "inline")
+    for spec in specs:
+        rec = pool.read(spec)
+        assert rec is not None and rec["facts"]["torch_threads"] == 1
+        np.testing.assert_array_equal(pool.arrays(spec)["prob"], inline.arrays(spec)["prob"])
+    assert len(list((tmp_path / "pool" / "checkpoints").rglob("done.json"))) == 2
+
+
+def test_jobs_on_the_command_line(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--jobs", "zero", *SMOKE, "--results", str(tmp_path)])
+    assert "--jobs" in capsys.readouterr().err
+    from bench.cli import resolve_jobs
+
+    assert resolve_jobs("auto", "cpu") == (os.cpu_count() or 1)
+    assert resolve_jobs("auto", "cuda:0") == 1
+    assert resolve_jobs("3") == 3

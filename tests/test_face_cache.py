@@ -209,3 +209,35 @@ def test_stale_temp_folders_are_removed_only_when_their_build_is_gone(tmp_path):
     left = {k for k, n in names.items() if (tmp_path / n).exists()}
     # pid 1 lives on this host, but on node7 it is another process: never checked across hosts
     assert left == {"mine_alive", "other_host_fresh"}
+
+
+def test_two_builders_of_one_cache_build_it_once(source, tmp_path, monkeypatch) -> None:
+    """`run --jobs N` workers that need the same cache: the second waits for the first's build
+    (a file lock beside the cache) and opens it, instead of decoding every video again."""
+    import threading
+    import time
+
+    builds: list[int] = []
+    original = face_cache._build
+
+    def slow_build(*args, **kwargs):
+        builds.append(1)
+        time.sleep(1.0)  # long enough for the other builder to arrive while this one builds
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(face_cache, "_build", slow_build)
+    out: list = []
+
+    def load() -> None:
+        out.append(load_faces(source, "Deepfakes", "c23", "val", 24, 2, tmp_path, workers=1,
+                              progress=False))
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(out) == 2 and builds == [1]
+    assert out[0].path == out[1].path
+    np.testing.assert_array_equal(np.asarray(out[0].images), np.asarray(out[1].images))
+    assert not list(tmp_path.rglob(".tmp-*"))
