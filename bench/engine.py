@@ -304,6 +304,23 @@ class Engine:
         self._detectors[digest] = (model, info)
         return model, info
 
+    def detector_training_set(self, spec: RunSpec, lq_compression: str
+                              ) -> tuple[FaceSet, FaceSet, dict[str, Any]]:
+        """What ``spec``'s detector was trained on, for a method that retrains it with the same
+        recipe (``needs_detector_training``): its HQ training faces as its training saw them
+        (same balancing, same seed), the same faces' cache at ``lq_compression`` (paired by the
+        method's bundle), and its training options."""
+        from bench.training import train_detector
+
+        manip = spec.manipulation if self.per_manipulation else "all"
+        size = self.image_size(spec.detector)
+        hq = self.faces(spec.dataset, manip, spec.train_compression, "train", size)
+        lq = self.faces(spec.dataset, manip, lq_compression, "train", size)
+        if manip == "all":
+            hq = balance_classes(hq, spec.seed, oversample=True)
+        opts = C.accepted(train_detector, C.train_options(self.profile, spec.detector))
+        return hq, lq, opts
+
     # -- runs -----------------------------------------------------------------------------------
     def method_cfg(self, spec: RunSpec) -> dict[str, Any]:
         """The method's arguments: profile ``method`` keys it takes, the run's parameters,
@@ -346,7 +363,8 @@ class Engine:
             data, bundle_facts = build_fit_data(
                 method, train_lq, val_lq, compression=fit_c, seed=spec.seed, test_lq=lambda: test,
                 hq=lambda split: self.faces(spec.dataset, fit_manip, spec.train_compression,
-                                            split, size))
+                                            split, size),
+                detector_training=lambda: self.detector_training_set(spec, fit_c))
             facts = {**hand_over(method, detector, data, work, self.device), **bundle_facts}
             facts["fit_on"] = {"manipulation": fit_manip, "compression": fit_c,
                                "n_train": len(data.train_lq), "n_val": len(data.val_lq)}

@@ -41,6 +41,8 @@ class Method:
     needs_paired_hq_lq: ClassVar[bool] = False  # True: HQ faces paired with LQ train/val
     needs_compression_known: ClassVar[bool] = False  # True: the LQ compression's name
     test_time: ClassVar[bool] = False  # True: unlabelled LQ test faces; adapts at test time
+    # True: the detector's own training faces (and LQ partners) and training options
+    needs_detector_training: ClassVar[bool] = False
     # False: fit() reads no faces at all (``none``); the engine then builds no LQ train/val
     # caches for it, which a sweep over many test compressions would otherwise pay for.
     needs_fit_faces: ClassVar[bool] = True

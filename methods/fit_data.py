@@ -14,6 +14,11 @@ flag                       effect on the bundle and the detector
 ``needs_compression_known``True: ``compression`` names the LQ compression
 ``retrains_detector``      True: ``fit`` gets a deep copy of the detector (any method
                            that changes a parameter or buffer, BN statistics included)
+``needs_detector_training``True: ``detector_train_hq`` holds the detector's own training
+                           faces, as its training saw them (same compression, same class
+                           balancing), ``detector_train_lq`` row i the LQ face of row i,
+                           and ``detector_train_options`` its training options (a
+                           retraining defence trained with the detector's recipe)
 =========================  ==========================================================
 
 Pairing (:func:`pair_faces`): a face is identified by (manipulation, video id,
@@ -51,9 +56,10 @@ from torch import nn
 from bleachbench.datasets.faceset import FaceSet
 
 FLAGS = ("retrains_detector", "needs_labels", "needs_paired_hq_lq", "needs_compression_known",
-         "test_time")
+         "test_time", "needs_detector_training")
 FLAG_DEFAULTS = {"retrains_detector": False, "needs_labels": True, "needs_paired_hq_lq": False,
-                 "needs_compression_known": False, "test_time": False}
+                 "needs_compression_known": False, "test_time": False,
+                 "needs_detector_training": False}
 TEST_BATCH_SIZE = 64  # the engine's prediction batch (bench.engine.predict_probs)
 
 
@@ -69,6 +75,9 @@ class FitData:
     test_batch_size: int = TEST_BATCH_SIZE
     compression: str | None = None  # the LQ compression's registry name
     seed: int = 0
+    detector_train_hq: FaceSet | None = None  # the detector's training faces, as it saw them
+    detector_train_lq: FaceSet | None = None  # row i = the LQ face of detector_train_hq row i
+    detector_train_options: dict[str, Any] | None = None  # its train_detector options
 
     def test_batches(self) -> Iterator[torch.Tensor]:
         """The unlabelled test faces as float ``[B,3,H,W]`` batches, in prediction order."""
@@ -79,7 +88,7 @@ class FitData:
 
 
 def flags(method: Any) -> dict[str, bool]:
-    """The five declaration flags of ``method`` (instance attributes override class ones)."""
+    """The declaration flags of ``method`` (instance attributes override class ones)."""
     return {name: bool(getattr(method, name, FLAG_DEFAULTS[name])) for name in FLAGS}
 
 
@@ -111,6 +120,20 @@ def pair_faces(lq: FaceSet, hq: FaceSet) -> tuple[FaceSet, FaceSet, int]:
         raise ValueError("pair_faces: no LQ face has an HQ partner (different videos or frames?)")
     hq_idx = np.array([where[lq_keys[i]] for i in keep], dtype=np.int64)
     return lq.subset(keep), hq.subset(hq_idx), len(lq) - len(keep)
+
+
+def lq_partners(hq: FaceSet, lq: FaceSet) -> tuple[FaceSet, FaceSet, int]:
+    """``(hq', lq', dropped)``: ``lq'`` row i is the LQ face of ``hq'`` row i, for an ``hq`` that
+    may repeat a face (an oversampled training set); HQ rows without an LQ partner dropped."""
+    if lq.size != hq.size:
+        raise ValueError(f"lq_partners: HQ faces are {hq.size} px but LQ faces {lq.size} px")
+    where = {key: i for i, key in enumerate(face_keys(lq))}
+    hq_keys = face_keys(hq)
+    keep = np.array([i for i, k in enumerate(hq_keys) if k in where], dtype=np.int64)
+    if len(keep) == 0:
+        raise ValueError("lq_partners: no HQ face has an LQ partner (different videos or frames?)")
+    lq_idx = np.array([where[hq_keys[i]] for i in keep], dtype=np.int64)
+    return hq.subset(keep), lq.subset(lq_idx), len(hq) - len(keep)
 
 
 def fingerprint(module: nn.Module) -> str:
@@ -170,11 +193,22 @@ def build_fit_data(
     test_lq: Callable[[], FaceSet] | None = None,
     compression: str | None = None,
     seed: int = 0,
+    detector_training: Callable[[], tuple[FaceSet, FaceSet, dict[str, Any]]] | None = None,
 ) -> tuple[FitData, dict[str, Any]]:
-    """The bundle for ``method`` and facts about it; ``hq(split)`` and ``test_lq()`` load lazily."""
+    """The bundle for ``method`` and facts about it; ``hq(split)``, ``test_lq()`` and
+    ``detector_training()`` (the detector's HQ training faces, their LQ partners, its
+    training options) load lazily."""
     f = flags(method)
     facts: dict[str, Any] = {}
     train_hq = val_hq = test = None
+    det_hq = det_lq = det_opts = None
+    if f["needs_detector_training"]:
+        if detector_training is None:
+            raise ValueError(f"{type(method).__name__} needs the detector's training set but "
+                             "none was given")
+        det_hq, det_lq, det_opts = detector_training()
+        det_hq, det_lq, dropped = lq_partners(det_hq, det_lq)
+        facts["detector_train"] = {"n": len(det_hq), "unpaired_dropped": dropped}
     if f["needs_paired_hq_lq"]:
         if hq is None:
             raise ValueError(f"{type(method).__name__} needs paired HQ faces but none were given")
@@ -189,8 +223,12 @@ def build_fit_data(
         train_lq, val_lq = strip_labels(train_lq), strip_labels(val_lq)
         train_hq = None if train_hq is None else strip_labels(train_hq)
         val_hq = None if val_hq is None else strip_labels(val_hq)
+        det_hq = None if det_hq is None else strip_labels(det_hq)
+        det_lq = None if det_lq is None else strip_labels(det_lq)
     data = FitData(train_lq, val_lq, train_hq, val_hq, test,
-                   compression=compression if f["needs_compression_known"] else None, seed=seed)
+                   compression=compression if f["needs_compression_known"] else None, seed=seed,
+                   detector_train_hq=det_hq, detector_train_lq=det_lq,
+                   detector_train_options=None if det_opts is None else dict(det_opts))
     return data, facts
 
 

@@ -152,7 +152,8 @@ def test_no_method_changes_the_frozen_detector(name: str, tmp_path) -> None:
                                               if k in accepted or k in getattr(cls, "config_keys", ())}})
     train, val = faces(12, 0), faces(8, 1)
     data, _ = build_fit_data(method, train, val, hq=lambda s: train if s == "train" else val,
-                             test_lq=lambda: faces(6, 2))
+                             test_lq=lambda: faces(6, 2),
+                             detector_training=lambda: (train, train, {"epochs": 1, "batch_size": 4}))
     hand_over(method, det, data, tmp_path, torch.device("cpu"))
     method.predict(faces(6, 2).tensors(slice(None))[0])
     assert fingerprint(det) == before

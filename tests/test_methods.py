@@ -72,7 +72,9 @@ def test_method_fits_and_predicts(name: str, detector: TinyDetector, tmp_path) -
     method = build(METHODS, {"type": name, **small_kwargs(cls)})
     json.dumps(method.params())
     data = FitData(faces(24, 0), faces(16, 1), train_hq=faces(24, 3), val_hq=faces(16, 4),
-                   test_lq=strip_labels(faces(6, 2)), compression="c40")
+                   test_lq=strip_labels(faces(6, 2)), compression="c40",
+                   detector_train_hq=faces(24, 3), detector_train_lq=faces(24, 0),
+                   detector_train_options={"epochs": 1, "batch_size": 8})
     result = hand_over(method, detector, data, tmp_path, torch.device("cpu"))
     json.dumps(result)
     x, _ = faces(6, 2).tensors(slice(None))

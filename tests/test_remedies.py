@@ -73,8 +73,8 @@ FAST: dict[str, dict[str, Any]] = {
     "bn_adapt": {},
     "tent": {"lr": 0.05},
     "head_refit": {},
-    "mixed_training": {"augment": ("lq", "jpeg"), "epochs": 8, "batch_size": 16, "lr": 1e-2,
-                       "progress": False},
+    "mixed_training": {"augment": ("lq", "jpeg"), "recipe": "bundle", "epochs": 8,
+                       "batch_size": 16, "lr": 1e-2, "progress": False},
     "lq_finetune": {"epochs": 8, "batch_size": 16, "lr": 1e-2, "progress": False},
     "add_kd": {"epochs": 8, "batch_size": 16, "lr": 1e-2, "progress": False},
     "restoration": {"epochs": 15, "batch_size": 16, "lr": 1e-2, "width": 8, "depth": 2,
@@ -186,6 +186,44 @@ def test_retraining_methods_change_a_copy(name: str, hq_detector, tmp_path) -> N
     method, facts = fitted(name, hq_detector, tmp_path)
     assert method._detector is not hq_detector
     assert facts["detector_elements_changed"]["parameters"] > 0
+
+
+def test_mixed_training_retrains_with_the_detectors_own_faces_and_options(hq_detector, tmp_path):
+    """recipe='detector' (the default): the copy is trained on the detector's own training faces
+    (an oversampled set repeats faces) plus one compressed copy each, with the detector's own
+    training options; the method's epochs/lr (a profile's shared method.* keys) are not used."""
+    method = build(METHODS, {"type": "mixed_training", "augment": ("lq",), "epochs": 9,
+                             "lr": 0.5, "progress": False})
+    assert flags(method)["needs_detector_training"]
+    assert not flags(build(METHODS, {"type": "mixed_training", "recipe": "bundle"}))[
+        "needs_detector_training"]
+    hq_train = make(48, 0, False)
+    oversampled = hq_train.subset(np.r_[np.arange(48), np.arange(0, 48, 4)])  # 60 rows, 12 repeats
+    lq_train = make(48, 0, True)
+    options = {"epochs": 2, "batch_size": 16, "lr": 1e-2, "weight_decay": 0.0, "blur_p": 0.0}
+    asked: list[str] = []
+
+    def detector_training():
+        asked.append("yes")
+        return oversampled, lq_train, options
+
+    data, facts = build_fit_data(method, make(16, 5, True), make(16, 1, True), hq=lambda s: make(16, 5, False),
+                                 detector_training=detector_training)
+    assert asked == ["yes"] and facts["detector_train"] == {"n": 60, "unpaired_dropped": 0}
+    assert data.detector_train_lq is not None and data.detector_train_hq is not None
+    # row i of the LQ set is the LQ face of HQ row i, repeats included
+    assert np.array_equal(data.detector_train_lq.video_ids, data.detector_train_hq.video_ids)
+    out = hand_over(method, hq_detector, data, tmp_path, CPU)
+    assert out["recipe"] == "detector" and out["n_train"] == 120
+    assert out["train_options"]["epochs"] == 2 and out["train_options"]["lr"] == 1e-2
+
+
+def test_mixed_training_says_when_the_engine_gave_no_detector_training_set(tmp_path):
+    method = build(METHODS, {"type": "mixed_training", "progress": False})
+    with pytest.raises(ValueError, match="needs the detector's training set"):
+        build_fit_data(method, make(8, 0, True), make(8, 1, True), hq=lambda s: make(8, 0, False))
+    with pytest.raises(ValueError, match="recipe must be one of detector, bundle"):
+        build(METHODS, {"type": "mixed_training", "recipe": "scratch"})
 
 
 EXPECTED_FLAGS = {  # what the remedies table shows; a change here is a change of protocol

@@ -26,6 +26,11 @@ def test_reproduce_all_runs_every_grid_then_renders(tmp_path, capsys):
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert all(f'id="table-{n}"' in html for n in names)
     assert f"ran {len(records)} run(s)" in out
+    # the retraining defence is trained on the detector's own (oversampled) training faces plus
+    # one compressed copy each, more than the bundle the other remedies fit on
+    mixed = next(r for s, r in records.items() if s.method == "mixed_training")["facts"]
+    assert mixed["recipe"] == "detector"
+    assert mixed["n_train"] == 2 * mixed["detector_train"]["n"] > 2 * mixed["fit_on"]["n_train"]
     # figures the runs' saved arrays allow are drawn; the others say which arrays they lack
     drawn = {p.stem for p in (tmp_path / "figures").glob("*.png")}
     for fig in ("fig4_margin_norm", "fig5_tsne", "fig6_bleach", "fig7_curves"):
