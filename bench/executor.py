@@ -171,6 +171,31 @@ def submit_grid(specs: Sequence[RunSpec], profile: dict[str, Any], results: Path
     return jobs
 
 
+def _new_summary() -> dict[str, Any]:
+    return {"ran": [], "skipped": [], "stages": defaultdict(float), "cached": defaultdict(int),
+            "failed": []}
+
+
+def _absorb(merged: dict[str, Any], out: dict[str, Any]) -> None:
+    """Add one job's summary (:class:`GridJob`'s return) to ``merged``."""
+    merged["ran"] += out["ran"]
+    merged["skipped"] += out["skipped"]
+    for k, v in out["stages"].items():
+        merged["stages"][k] += v
+    for k, v in out["cached"].items():
+        merged["cached"][k] += v
+
+
+def _failure(job: str, exc: BaseException, log: str) -> dict[str, str]:
+    last = str(exc).strip().splitlines()[-1:] or [type(exc).__name__]
+    return {"job": job, "error": last[0], "log": log}
+
+
+def _finished(merged: dict[str, Any]) -> dict[str, Any]:
+    merged["stages"], merged["cached"] = dict(merged["stages"]), dict(merged["cached"])
+    return merged
+
+
 def threads_per_job(jobs: int, total: int | None = None) -> int:
     """CPU threads each of ``jobs`` concurrent processes gets: ``total`` (default: torch's
     intra-op threads here, i.e. the cores or ``OMP_NUM_THREADS``) shared out, at least one."""
@@ -229,11 +254,9 @@ def run_pool(specs: Sequence[RunSpec], profile: dict[str, Any], results: Path, j
     groups = group_specs(specs, profile)
     jobs = max(1, min(int(jobs), len(groups)))
     threads = threads or threads_per_job(jobs)
-    merged: dict[str, Any] = {"ran": [], "skipped": [], "stages": defaultdict(float),
-                              "cached": defaultdict(int), "failed": []}
+    merged = _new_summary()
     if not groups:
-        merged["stages"], merged["cached"] = {}, {}
-        return merged
+        return _finished(merged)
     print(f"{len(groups)} detector group(s), {jobs} at a time, {threads} thread(s) each", flush=True)
     bar = tqdm(total=len(groups), desc="detector groups", unit="group", disable=not progress)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
@@ -248,21 +271,11 @@ def run_pool(specs: Sequence[RunSpec], profile: dict[str, Any], results: Path, j
                 first = futures[fut][0]
                 name = f"{first.detector} seed {first.seed}"
                 try:
-                    out = fut.result()
+                    _absorb(merged, fut.result())
                 except Exception as exc:  # noqa: BLE001 - a group's failure is reported, not raised
-                    last = str(exc).strip().splitlines()[-1:] or [type(exc).__name__]
-                    merged["failed"].append({"job": name, "error": f"{type(exc).__name__}: {last[0]}",
-                                             "log": "the output above"})
-                    continue
-                merged["ran"] += out["ran"]
-                merged["skipped"] += out["skipped"]
-                for k, v in out["stages"].items():
-                    merged["stages"][k] += v
-                for k, v in out["cached"].items():
-                    merged["cached"][k] += v
+                    merged["failed"].append(_failure(name, exc, "the output above"))
     bar.close()
-    merged["stages"], merged["cached"] = dict(merged["stages"]), dict(merged["cached"])
-    return merged
+    return _finished(merged)
 
 
 def wait(jobs: Sequence[Any], progress: bool = True, poll_s: float = 2.0) -> dict[str, Any]:
@@ -270,8 +283,7 @@ def wait(jobs: Sequence[Any], progress: bool = True, poll_s: float = 2.0) -> dic
     the others' records still count; ``failed`` lists them with their error's last line."""
     from tqdm.auto import tqdm
 
-    merged: dict[str, Any] = {"ran": [], "skipped": [], "stages": defaultdict(float),
-                              "cached": defaultdict(int), "failed": []}
+    merged = _new_summary()
     pending = list(jobs)
     bar = tqdm(total=len(pending), desc="jobs", unit="job", disable=not progress)
     while pending:
@@ -279,20 +291,10 @@ def wait(jobs: Sequence[Any], progress: bool = True, poll_s: float = 2.0) -> dic
             pending.remove(job)
             bar.update(1)
             try:
-                out = job.result()
+                _absorb(merged, job.result())
             except Exception as exc:  # noqa: BLE001 - a job's failure is reported with its id
-                last = str(exc).strip().splitlines()[-1:] or [type(exc).__name__]
-                merged["failed"].append({"job": str(job.job_id), "error": last[0],
-                                         "log": str(job.paths.stderr)})
-                continue
-            merged["ran"] += out["ran"]
-            merged["skipped"] += out["skipped"]
-            for k, v in out["stages"].items():
-                merged["stages"][k] += v
-            for k, v in out["cached"].items():
-                merged["cached"][k] += v
+                merged["failed"].append(_failure(str(job.job_id), exc, str(job.paths.stderr)))
         if pending:
             time.sleep(poll_s)
     bar.close()
-    merged["stages"], merged["cached"] = dict(merged["stages"]), dict(merged["cached"])
-    return merged
+    return _finished(merged)

@@ -163,3 +163,15 @@ def test_jobs_on_the_command_line(tmp_path, capsys):
     assert resolve_jobs("auto", "cpu") == (os.cpu_count() or 1)
     assert resolve_jobs("auto", "cuda:0") == 1
     assert resolve_jobs("3") == 3
+
+
+@pytest.mark.slow
+def test_a_failed_group_is_reported_and_the_others_records_kept(tmp_path):
+    good = _spec("tiny", "FaceSwap", "none")
+    bad = _spec("no_such_detector", "FaceSwap", "none")
+    merged = run_pool([bad, good], get_profile("smoke"), tmp_path, 2, device="cpu",
+                      progress=False, threads=1)
+    assert merged["ran"] == [good.run_id]
+    assert [f["job"] for f in merged["failed"]] == ["no_such_detector seed 0"]
+    assert "no_such_detector" in merged["failed"][0]["error"]
+    assert ResultsStore(tmp_path).exists(good)
