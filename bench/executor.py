@@ -208,10 +208,16 @@ def threads_per_job(jobs: int, total: int | None = None) -> int:
 
 def _pool_init(threads: int, plugins: Sequence[str]) -> None:
     """A ``--jobs`` worker: its share of the CPU threads, and the user's plug-ins registered."""
+    import warnings
+
     import torch
 
     from bench.registry import load_plugins
 
+    # mmengine's Runner sets the start method of this worker's own children to fork, and warns
+    # that it differs from the spawn this worker was started with: expected here, not a problem
+    # (the face cache picks its own start method; quick-profile loaders use no workers).
+    warnings.filterwarnings("ignore", message="Multi-processing start method")
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(1)
