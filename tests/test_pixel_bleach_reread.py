@@ -54,7 +54,7 @@ def _two_batches(direction: float, m: float = 0.7) -> tuple[torch.Tensor, torch.
 
 
 def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max() / a.abs().max())
+    return float(((a - b).abs().max() / a.abs().max()).detach())
 
 
 def test_generator_responds_to_i_and_m() -> None:
