@@ -135,14 +135,14 @@ def test_rem_target_is_reachable_only_before_the_activation(feature_space: str) 
         opt.zero_grad()
         loss.backward()
         opt.step()
-    final = float(remedy_loss(method._feature_pair(x)[0], target, wrong, tau=0.0))
+    final = float(remedy_loss(method._feature_pair(x)[0], target, wrong, tau=0.0).detach())
     start = float(remedy_loss(feature, target, wrong, tau=0.0))
     if feature_space == "pre_activation":
         assert final < 0.01 * start  # the minimum (0) is reached
     else:  # phi >= 0 and the target <= 0: the best is phi_bl = 0, the feature erased
         floor = float(target.pow(2).sum().sqrt() / 2)
         assert final >= 0.99 * floor
-        assert float(method._feature_pair(x)[1].abs().max()) < 0.05 * float(phi.abs().max())
+        assert float(method._feature_pair(x)[1].abs().max().detach()) < 0.05 * float(phi.abs().max())
 
 
 # ---------------------------------------------- a problem needing a per-face fix
