@@ -206,8 +206,24 @@ def threads_per_job(jobs: int, total: int | None = None) -> int:
     return max(1, int(total) // max(1, int(jobs)))
 
 
-def _pool_init(threads: int, plugins: Sequence[str]) -> None:
-    """A ``--jobs`` worker: its share of the CPU threads, and the user's plug-ins registered."""
+def exit_when_orphaned(parent: int, poll_s: float = 2.0, exit_: Any = os._exit) -> Any:
+    """Start a daemon thread that ends this process once ``parent`` is no longer its parent
+    (the ``run --jobs`` command was killed): a worker would otherwise train on, unseen."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        exit_(1)
+
+    thread = threading.Thread(target=watch, name="exit-when-orphaned", daemon=True)
+    thread.start()
+    return thread
+
+
+def _pool_init(threads: int, plugins: Sequence[str], parent: int | None = None) -> None:
+    """A ``--jobs`` worker: its share of the CPU threads, the user's plug-ins registered, and
+    an end of its own if the command that started it is killed."""
     import warnings
 
     import torch
@@ -218,6 +234,8 @@ def _pool_init(threads: int, plugins: Sequence[str]) -> None:
     # that it differs from the spawn this worker was started with: expected here, not a problem
     # (the face cache picks its own start method; quick-profile loaders use no workers).
     warnings.filterwarnings("ignore", message="Multi-processing start method")
+    if parent is not None:
+        exit_when_orphaned(parent)
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(1)
@@ -266,7 +284,8 @@ def run_pool(specs: Sequence[RunSpec], profile: dict[str, Any], results: Path, j
     print(f"{len(groups)} detector group(s), {jobs} at a time, {threads} thread(s) each", flush=True)
     bar = tqdm(total=len(groups), desc="detector groups", unit="group", disable=not progress)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                             initializer=_pool_init, initargs=(threads, tuple(plugins))) as pool:
+                             initializer=_pool_init,
+                             initargs=(threads, tuple(plugins), os.getpid())) as pool:
         futures = {pool.submit(_pool_group, profile, str(Path(results).resolve()), device, force,
                                group): group for group in groups}
         pending = set(futures)

@@ -175,3 +175,16 @@ def test_a_failed_group_is_reported_and_the_others_records_kept(tmp_path):
     assert [f["job"] for f in merged["failed"]] == ["no_such_detector seed 0"]
     assert "no_such_detector" in merged["failed"][0]["error"]
     assert ResultsStore(tmp_path).exists(good)
+
+
+def test_a_pool_worker_ends_when_its_command_is_killed():
+    """The watchdog of `run --jobs` workers: once the parent is gone, the worker exits."""
+    import threading
+
+    from bench.executor import exit_when_orphaned
+
+    ended = threading.Event()
+    exit_when_orphaned(os.getppid(), poll_s=0.01, exit_=lambda code: ended.set())
+    assert not ended.wait(0.2)  # our parent is alive: nothing happens
+    exit_when_orphaned(-1, poll_s=0.01, exit_=lambda code: ended.set())  # not our parent
+    assert ended.wait(5)
