@@ -178,19 +178,16 @@ def _execute(args: argparse.Namespace, profile: dict[str, Any], specs: list) -> 
         engine.check(specs)  # a bad name or key fails here, before any worker starts
         merged = run_pool(specs, profile, args.results, jobs, device=args.device, force=args.force,
                           plugins=args.plugin, progress=not args.quiet)
-        for failed in merged["failed"]:
-            print(f"{failed['job']} failed: {failed['error']} (its log: {failed['log']}); "
-                  f"run the same command again to finish its runs", file=sys.stderr)
-        return SimpleNamespace(**merged), ResultsStore(args.results)
-    from bench.executor import submit_grid, wait
+    else:
+        from bench.executor import submit_grid, wait
 
-    jobs = submit_grid(specs, profile, args.results, executor=args.executor, device=args.device,
-                       force=args.force, partition=args.slurm_partition,
-                       gpus_per_job=args.gpus_per_job, timeout_min=args.timeout,
-                       cpus_per_job=args.cpus_per_job)
-    print(f"submitted {len(jobs)} job(s) ({args.executor}): {', '.join(str(j.job_id) for j in jobs)}; "
-          f"logs in {args.results / 'jobs'}")
-    merged = wait(jobs, progress=not args.quiet)
+        submitted = submit_grid(specs, profile, args.results, executor=args.executor,
+                                device=args.device, force=args.force,
+                                partition=args.slurm_partition, gpus_per_job=args.gpus_per_job,
+                                timeout_min=args.timeout, cpus_per_job=args.cpus_per_job)
+        print(f"submitted {len(submitted)} job(s) ({args.executor}): "
+              f"{', '.join(str(j.job_id) for j in submitted)}; logs in {args.results / 'jobs'}")
+        merged = wait(submitted, progress=not args.quiet)
     for failed in merged["failed"]:
         print(f"job {failed['job']} failed: {failed['error']} (log: {failed['log']}); "
               f"run the same command again to finish its runs", file=sys.stderr)

@@ -188,3 +188,13 @@ def test_a_pool_worker_ends_when_its_command_is_killed():
     assert not ended.wait(0.2)  # our parent is alive: nothing happens
     exit_when_orphaned(-1, poll_s=0.01, exit_=lambda code: ended.set())  # not our parent
     assert ended.wait(5)
+
+
+@pytest.mark.slow
+def test_run_with_jobs_through_the_command_line(tmp_path, capsys):
+    args = ["run", "--method", "none", *SMOKE, "--seeds", "0,1", "--jobs", "2", "--device", "cpu",
+            "--results", str(tmp_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 detector group(s), 2 at a time" in out and "ran 4 run(s)" in out
+    assert len(list(ResultsStore(tmp_path).records())) == 4
