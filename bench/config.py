@@ -40,7 +40,7 @@ from bench.errors import UserError
 
 TOP_KEYS = ("name", "dataset", "faces", "train", "detector", "method", "intervals",
             "train_compression", "test_compression", "detector_per_manipulation",
-            "method_per_manipulation")
+            "method_per_manipulation", "flush_denormal")
 FACES_KEYS = ("size", "frames_per_video", "train_frames_per_video", "val_frames_per_video",
               "test_frames_per_video", "skip_first")
 # train_detector's keyword arguments that a profile may set (tests/test_config.py checks this

@@ -31,6 +31,7 @@ def test_run_writes_one_record_per_cell(smoke_results):
             assert lo <= m["acc"] <= hi
         assert r["metrics"]["intervals"]["unit"] == "video"
         assert r["checkpoints"]["detector"] and r["versions"]["torch"]
+        assert r["facts"]["flush_denormal"] is True
     bleach = [r for r in records if r["spec"]["method"] == "pixel_bleach"]
     assert all("best_val_acc" in r["facts"] for r in bleach)
 
@@ -69,3 +70,18 @@ def test_second_run_skips_and_force_reruns(smoke_results, capsys):
     assert main(args + ["--force"]) == 0
     assert "ran 2 run(s)" in capsys.readouterr().out
     assert json.loads(path.read_text())["run_id"] == path.stem
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_the_engine_flushes_denormals_unless_told_not_to(flush):
+    import torch
+
+    from bench.engine import Engine
+    from bench.profiles import get_profile
+
+    try:
+        Engine(get_profile("smoke", {"flush_denormal": flush}), progress=False)
+        denormal = torch.tensor([1e-39], dtype=torch.float32)
+        assert ((denormal * 1.0).item() == 0.0) is flush
+    finally:
+        torch.set_flush_denormal(False)
