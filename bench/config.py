@@ -48,7 +48,8 @@ FACES_KEYS = ("size", "frames_per_video", "train_frames_per_video", "val_frames_
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "amp", "channels_last", "launcher", "num_workers",
               "weight_decay", "flip", "blur_p", "blur_sigma", "blur_quantize", "fused_adamw")
 INTERVAL_KEYS = ("n_boot", "level", "seed", "stratify", "chunk")
-RUNTIME_KEYS = ("progress",)  # given by the engine, never part of a configuration
+# given by the engine or housekeeping (what stays on disk), never part of a configuration
+RUNTIME_KEYS = ("progress", "keep_checkpoints")
 
 
 class ConfigError(UserError, ValueError):
@@ -254,7 +255,7 @@ def run_config(profile: dict[str, Any], spec: Any, dataset_kwargs: dict[str, Any
             resolve(DETECTORS, spec.detector), detector_kwargs(profile, spec.detector))},
         "train": with_defaults(train_detector, train,
                                skip=("detector", "train", "val", "work_dir", "device", "seed",
-                                     "progress", "hooks")),
+                                     "progress", "hooks", "keep_checkpoints")),
         "method": {"type": spec.method, **with_defaults(
             resolve(METHODS, spec.method),
             method_kwargs(profile, spec.method, spec.params, spec.seed))},

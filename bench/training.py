@@ -30,6 +30,9 @@ Choices (all keyword arguments where they matter):
 - Checkpoints under ``work_dir``: ``epoch_N.pth`` (last only, for resume),
   ``best_val_accuracy_epoch_N.pth`` and, once finished, ``best.pth`` (the best
   weights alone, a plain state_dict) and ``done.json`` (the returned dict).
+  A finished training then deletes the mmengine checkpoints (``epoch_N.pth``
+  holds the optimiser state, 240 MB for Xception; a grid of them filled a
+  disk): only ``best.pth`` stays, unless ``keep_checkpoints=True``.
   A call whose ``done.json`` and ``best.pth`` exist returns at once; an
   interrupted call resumes from ``epoch_N.pth`` (the one-cycle schedule needs
   the same ``epochs``: a different one is an error, not a silent restart).
@@ -500,6 +503,7 @@ def train_detector(
     blur_quantize: bool = False,
     fused_adamw: bool = False,
     hooks: Sequence[Hook] = (),
+    keep_checkpoints: bool = False,
 ) -> dict[str, Any]:
     """Train ``detector`` in place; select on ``val``; return the run's facts.
 
@@ -542,6 +546,8 @@ def train_detector(
         }
         if runner.rank == 0:
             _export_best(best, work_dir / BEST_FILE, result)
+            if not keep_checkpoints:
+                _prune_checkpoints(work_dir)
         if runner.distributed:
             dist.barrier()
         load_detector_checkpoint(detector, result["checkpoint"], trusted=True)
@@ -578,6 +584,13 @@ def _read_done(work_dir: Path, epochs: int) -> dict[str, Any] | None:
             f"asked for. Use another work_dir (the one-cycle schedule depends on epochs)."
         )
     return done
+
+
+def _prune_checkpoints(work_dir: Path) -> None:
+    """Delete a finished training's mmengine checkpoints (``done.json`` and ``best.pth`` stay)."""
+    for path in [*work_dir.glob("epoch_*.pth"), *work_dir.glob("best_*_epoch_*.pth"),
+                 work_dir / "last_checkpoint"]:
+        path.unlink(missing_ok=True)
 
 
 def _export_best(best_ckpt: str | None, target: Path, result: dict[str, Any]) -> None:

@@ -36,7 +36,8 @@ def test_a_typo_is_an_error_naming_the_key_and_the_nearest_valid_one():
 def test_train_keys_are_train_detectors_keyword_arguments():
     from bench.training import train_detector
 
-    runtime = {"detector", "train", "val", "work_dir", "device", "seed", "progress", "hooks"}
+    runtime = {"detector", "train", "val", "work_dir", "device", "seed", "progress", "hooks",
+               "keep_checkpoints"}
     assert set(TRAIN_KEYS) == set(inspect.signature(train_detector).parameters) - runtime
 
 

@@ -146,13 +146,13 @@ def test_a_resumed_training_ends_exactly_like_an_uninterrupted_one(tmp_path):
         return build(DETECTORS, {"type": "tiny", "drop_rate": 0.3})
 
     a = model()
-    whole = train_detector(a, TRAIN, VAL, tmp_path / "a", epochs=3, **kw)
+    whole = train_detector(a, TRAIN, VAL, tmp_path / "a", epochs=3, keep_checkpoints=True, **kw)
     with pytest.raises(KeyboardInterrupt):
         train_detector(model(), TRAIN, VAL, tmp_path / "b", epochs=3,
                        hooks=[_InterruptAfterFirstEpoch()], **kw)
     torch.manual_seed(123)  # whatever the process did in between
     b = model()
-    resumed = train_detector(b, TRAIN, VAL, tmp_path / "b", epochs=3, **kw)
+    resumed = train_detector(b, TRAIN, VAL, tmp_path / "b", epochs=3, keep_checkpoints=True, **kw)
     assert resumed["resumed_from_epoch"] == 1 and whole["resumed_from_epoch"] == 0
     assert resumed["best_val_acc"] == whole["best_val_acc"]
     best = sorted(p.name for p in (tmp_path / "a").glob("best_val_accuracy_epoch_*.pth"))
@@ -182,7 +182,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
 
 
 def test_checkpoints_load_safely(tmp_path):
-    result = train_detector(tiny(), TRAIN, VAL, tmp_path, epochs=1, **KW)
+    result = train_detector(tiny(), TRAIN, VAL, tmp_path, epochs=1, keep_checkpoints=True, **KW)
     # best.pth is a plain state_dict: loadable weights-only, like any outside file
     load_detector_checkpoint(tiny(), result["checkpoint"], trusted=False)
     # mmengine's full checkpoint is only for the harness itself
@@ -257,3 +257,13 @@ def test_random_blur_quantize_rounds_the_blurred_images_to_8_bits():
     blurred = (plain - x).abs().amax(dim=(1, 2, 3)) > 1e-6
     assert 0 < int(blurred.sum()) < 16
     assert torch.equal(y[~blurred], x[~blurred])  # untouched images stay untouched
+
+
+def test_a_finished_training_keeps_only_its_best_weights(tmp_path):
+    """epoch_N.pth carries the optimiser state (240 MB for Xception): once done.json says the
+    training is finished, only best.pth stays, and it is enough to reuse the detector."""
+    result = train_detector(tiny(), TRAIN, VAL, tmp_path, epochs=2, **KW)
+    assert sorted(p.name for p in tmp_path.glob("*.pth")) == ["best.pth"]
+    assert not (tmp_path / "last_checkpoint").exists()
+    again = tiny()
+    assert train_detector(again, TRAIN, VAL, tmp_path, epochs=2, **KW) == result
