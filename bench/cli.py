@@ -131,9 +131,10 @@ def _executor(p: argparse.ArgumentParser) -> None:
                    help="inline: in this process (default); local: one subprocess job per detector "
                         "group through submitit; slurm: one Slurm job per detector group")
     g.add_argument("--jobs", default="1", metavar="N|auto", type=_jobs_arg,
-                   help="inline: run N detector groups (one detector checkpoint each) at once in "
-                        "worker processes, the CPU threads shared out (default: 1, one after the "
-                        "other in this process); auto: one per CPU core on a CPU, 1 on a GPU. "
+                   help="inline: run N tasks at once in worker processes (a task: one detector's "
+                        "training and its none cells, or one method fit and its cells), the CPU "
+                        "threads shared out (default: 1, one after the other in this process); "
+                        "auto: one per CPU core on a CPU, 1 on a GPU. "
                         "Small CPU trainings do not scale with threads, so on a CPU this is the "
                         "faster way to train several detectors")
     g.add_argument("--slurm-partition", default=None, help="Slurm partition (--executor slurm)")

@@ -1,10 +1,12 @@
 """Spread a grid of run specs over jobs: worker processes on this machine (``--jobs N``), or
 submitit jobs (local subprocesses or a Slurm cluster).
 
-``python -m bench run ... --jobs N`` (:func:`run_pool`) runs the grid's detector groups N at
-a time in spawned worker processes, the CPU threads shared out between them: on a CPU,
-where a small training does not get faster with more threads, this trains several
-detectors in the time of one.
+``python -m bench run ... --jobs N`` (:func:`run_pool`) runs the grid N tasks at a time in
+spawned worker processes, the CPU threads shared out between them: on a CPU, where a small
+training does not get faster with more threads, this trains several detectors in the time
+of one. A detector group is split into tasks (:func:`split_group`): the first trains the
+detector and runs its ``none`` cells; then each method fit is a task of its own, so that one
+detector's many fits (``reproduce all``) share the lanes too.
 
 ``python -m bench run ... --executor local|slurm`` groups the grid by the detector
 checkpoint each spec needs (dataset, manipulation, or all of them under profiles that train
@@ -57,6 +59,27 @@ def group_specs(specs: Sequence[RunSpec], profile: dict[str, Any]) -> list[list[
     for spec in dict.fromkeys(specs):
         groups[detector_group(spec, profile)].append(spec)
     return list(groups.values())
+
+
+def fit_group(spec: RunSpec, profile: dict[str, Any]) -> tuple:
+    """What a spec's method fit depends on beyond its detector: specs with one key share a fit
+    (a superset of the engine's own fit key, which also resolves the method's defaults)."""
+    per_manip = bool(profile.get("method_per_manipulation", True))
+    return (spec.method, spec.method_params, spec.options, spec.method_fit_compression,
+            spec.manipulation if per_manip else "all")
+
+
+def split_group(group: Sequence[RunSpec], profile: dict[str, Any]) -> list[list[RunSpec]]:
+    """A detector group as tasks: first the specs of method ``none`` (the task that trains or
+    loads the detector; the first fit's specs if there is no ``none``), then one task per
+    method fit, in first-seen order. The other tasks need the first's detector, never each
+    other's work: a fit and every cell it predicts stay in one task."""
+    fits: dict[tuple, list[RunSpec]] = defaultdict(list)
+    plain: list[RunSpec] = []
+    for spec in group:
+        (plain if spec.method == "none" else fits[fit_group(spec, profile)]).append(spec)
+    tasks = list(fits.values())
+    return [plain, *tasks] if plain else tasks
 
 
 @contextmanager
@@ -244,61 +267,87 @@ def _pool_init(threads: int, plugins: Sequence[str], parent: int | None = None) 
     load_plugins(plugins)
 
 
-def _pool_group(profile: dict[str, Any], results: str, device: str, force: bool,
-                specs: list[RunSpec]) -> dict[str, Any]:
+def _pool_task(profile: dict[str, Any], results: str, device: str, force: bool,
+               specs: list[RunSpec], follow_up: bool = False) -> dict[str, Any]:
     import torch
 
     out = GridJob(profile, results, device, force)(specs)
+    if follow_up:  # its detector was trained (or counted as reused) by its group's first task
+        out["cached"].pop("detectors", None)
     return {**out, "threads": torch.get_num_threads(), "pid": os.getpid()}
 
 
 def run_pool(specs: Sequence[RunSpec], profile: dict[str, Any], results: Path, jobs: int, *,
              device: str = "auto", force: bool = False, plugins: Sequence[str] = (),
              progress: bool = True, threads: int | None = None) -> dict[str, Any]:
-    """Run a grid's detector groups ``jobs`` at a time in worker processes on this machine
-    (``run --jobs N``), each with ``threads`` CPU threads (default: this process's threads
-    divided by ``jobs``); the summary has :func:`wait`'s shape.
+    """Run a grid ``jobs`` tasks at a time in worker processes on this machine (``run --jobs
+    N``), each with ``threads`` CPU threads (default: this process's threads divided by
+    ``jobs``); the summary has :func:`wait`'s shape.
 
     Why: on a CPU a small (64 px) training does not scale with threads. Measured on the
     2-core machine: one Xception training took about as long with two threads as with one
     beside another job. Two detectors at one thread each finish in about half the time of
     one after the other at two. The runs compute the same thing; the weights follow the
     thread count to the last bit, as with any change of threads (the records say
-    ``facts.torch_threads``). A group is one detector checkpoint, so no detector is trained
-    twice. Face caches are built once, under a file lock, by whichever worker needs them first.
-    Workers are spawned, not forked (a forked torch with live OpenMP threads can hang). A
-    failed group is reported in ``failed`` and the other groups' records still count.
+    ``facts.torch_threads``).
+
+    Tasks (:func:`split_group`): every detector group's first task (its training and its
+    ``none`` cells, usually the longest work) is queued first; when it finishes, the group's method
+    fits are queued, one task each, so that no detector is trained twice and no lane waits on
+    another's training. Face caches are built once, under a file lock, by whichever worker
+    needs them first. Workers are spawned, not forked (a forked torch with live OpenMP
+    threads can hang). A failed task is reported in ``failed`` (a failed first task also
+    reports its group's fits as not run) and the other tasks' records still count.
     """
     import multiprocessing as mp
+    from collections import deque
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
     from concurrent.futures import wait as wait_futures
 
     from tqdm.auto import tqdm
 
-    groups = group_specs(specs, profile)
-    jobs = max(1, min(int(jobs), len(groups)))
+    groups = [split_group(g, profile) for g in group_specs(specs, profile)]
+    n_tasks = sum(len(g) for g in groups)
+    jobs = max(1, min(int(jobs), n_tasks))
     threads = threads or threads_per_job(jobs)
     merged = _new_summary()
     if not groups:
         return _finished(merged)
-    print(f"{len(groups)} detector group(s), {jobs} at a time, {threads} thread(s) each", flush=True)
-    bar = tqdm(total=len(groups), desc="detector groups", unit="group", disable=not progress)
+    print(f"{len(groups)} detector group(s), {jobs} at a time, {threads} thread(s) each; "
+          f"{n_tasks} task(s): a training each, then one per method fit", flush=True)
+    bar = tqdm(total=n_tasks, desc="tasks", unit="task", disable=not progress)
+
+    def name(task: list[RunSpec], first: bool) -> str:
+        head = f"{task[0].detector} seed {task[0].seed}"
+        return head if first else f"{head} {task[0].method}"
+
+    ready = deque((i, 0) for i in range(len(groups)))  # (group, task): the trainings first
     with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
                              initializer=_pool_init,
                              initargs=(threads, tuple(plugins), os.getpid())) as pool:
-        futures = {pool.submit(_pool_group, profile, str(Path(results).resolve()), device, force,
-                               group): group for group in groups}
-        pending = set(futures)
-        while pending:
-            done, pending = wait_futures(pending, return_when=FIRST_COMPLETED)
+        running: dict[Any, tuple[int, int]] = {}
+        while ready or running:
+            while ready and len(running) < jobs:
+                g, t = ready.popleft()
+                running[pool.submit(_pool_task, profile, str(Path(results).resolve()), device,
+                                    force, groups[g][t], t > 0)] = (g, t)
+            done, _ = wait_futures(running, return_when=FIRST_COMPLETED)
             for fut in done:
+                g, t = running.pop(fut)
                 bar.update(1)
-                first = futures[fut][0]
-                name = f"{first.detector} seed {first.seed}"
                 try:
                     _absorb(merged, fut.result())
-                except Exception as exc:  # noqa: BLE001 - a group's failure is reported, not raised
-                    merged["failed"].append(_failure(name, exc, "the output above"))
+                except Exception as exc:  # noqa: BLE001 - a task's failure is reported, not raised
+                    merged["failed"].append(_failure(name(groups[g][t], t == 0), exc,
+                                                     "the output above"))
+                    if t == 0:  # its detector is not there: its fits are not tried
+                        for task in groups[g][1:]:
+                            bar.update(1)
+                            merged["failed"].append({"job": name(task, False), "log": "",
+                                                     "error": "not run: its detector's task failed"})
+                    continue
+                if t == 0:
+                    ready.extend((g, k) for k in range(1, len(groups[g])))
     bar.close()
     return _finished(merged)
 

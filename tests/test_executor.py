@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.executor import detector_lock, group_specs, run_pool, submit_grid, threads_per_job, wait
+from bench.executor import (
+    detector_lock,
+    group_specs,
+    run_pool,
+    split_group,
+    submit_grid,
+    threads_per_job,
+    wait,
+)
 from bench.profiles import get_profile
 from bench.spec import RunSpec
 from bench.store import ResultsStore
@@ -39,6 +47,21 @@ def test_one_group_per_detector_checkpoint():
     groups = group_specs(specs + specs[:2], per_manip)  # duplicates are dropped
     assert [len(g) for g in groups] == [2, 2, 2, 2]
     assert all(len({(s.detector, s.manipulation) for s in g}) == 1 for g in groups)
+
+
+def test_a_group_splits_into_its_training_then_one_task_per_method_fit():
+    from dataclasses import replace
+
+    bleach = [_spec("xception", m, "pixel_bleach") for m in ("FaceSwap", "Face2Face")]
+    web = replace(bleach[0], test_compression="web_facebook", fit_compression="c40")  # same fit
+    other_fit = replace(bleach[0], fit_compression="c23")
+    none = [_spec("xception", m) for m in ("FaceSwap", "Face2Face")]
+    threshold = _spec("xception", "FaceSwap", "threshold")
+    shared = get_profile("smoke")  # one fit for all manipulations
+    tasks = split_group([*bleach, none[0], web, threshold, other_fit, none[1]], shared)
+    assert tasks == [none, [*bleach, web], [threshold], [other_fit]]
+    per_manip = {**shared, "method_per_manipulation": True}
+    assert split_group(bleach, per_manip) == [[bleach[0]], [bleach[1]]]  # no none: fits only
 
 
 def test_two_processes_one_trains(tmp_path):
@@ -127,8 +150,9 @@ def test_threads_are_shared_out_between_jobs():
 
 @pytest.mark.slow
 def test_jobs_train_groups_in_parallel_with_the_numbers_of_one_thread_inline(tmp_path):
-    """`run --jobs 2`: two detector groups (seeds 0 and 1) in two worker processes at one
-    thread each give the very probabilities of the same runs inline at one thread."""
+    """`run --jobs 2`: two detector groups (seeds 0 and 1), each a training task then a fit
+    task, in two worker processes at one thread each give the very probabilities of the same
+    runs inline at one thread, and each detector is trained once."""
     import numpy as np
     import torch
 
@@ -169,11 +193,14 @@ def test_jobs_on_the_command_line(tmp_path, capsys):
 def test_a_failed_group_is_reported_and_the_others_records_kept(tmp_path):
     good = _spec("tiny", "FaceSwap", "none")
     bad = _spec("no_such_detector", "FaceSwap", "none")
-    merged = run_pool([bad, good], get_profile("smoke"), tmp_path, 2, device="cpu",
+    bad_fit = _spec("no_such_detector", "FaceSwap", "threshold")
+    merged = run_pool([bad, bad_fit, good], get_profile("smoke"), tmp_path, 2, device="cpu",
                       progress=False, threads=1)
     assert merged["ran"] == [good.run_id]
-    assert [f["job"] for f in merged["failed"]] == ["no_such_detector seed 0"]
+    assert [f["job"] for f in merged["failed"]] == ["no_such_detector seed 0",
+                                                    "no_such_detector seed 0 threshold"]
     assert "no_such_detector" in merged["failed"][0]["error"]
+    assert merged["failed"][1]["error"] == "not run: its detector's task failed"
     assert ResultsStore(tmp_path).exists(good)
 
 
