@@ -32,6 +32,8 @@ for them. Job logs go to ``RESULTS/jobs/`` (submitit's folder, ``%j`` the job id
 
 from __future__ import annotations
 
+import heapq
+import math
 import os
 import signal
 import time
@@ -67,6 +69,53 @@ def fit_group(spec: RunSpec, profile: dict[str, Any]) -> tuple:
     per_manip = bool(profile.get("method_per_manipulation", True))
     return (spec.method, spec.method_params, spec.options, spec.method_fit_compression,
             spec.manipulation if per_manip else "all")
+
+
+def fit_cost(method: str) -> float:
+    """A method's ``fit_cost`` scheduling hint (1.0 if it has none or is not registered)."""
+    from bench.registry import METHODS, resolve
+
+    try:
+        return float(getattr(resolve(METHODS, method), "fit_cost", 1.0))
+    except Exception:  # noqa: BLE001 - an unknown name fails in its task, with its own error
+        return 1.0
+
+
+class TaskQueue:
+    """The order of ``run --jobs``'s tasks (:func:`split_group`'s lists, by group): every
+    group's training task first, in the grid's order; a group's fits once its training has
+    finished, the longest first by their method's ``fit_cost`` (longest-processing-time
+    first, which keeps lanes from idling at the end)."""
+
+    def __init__(self, groups: Sequence[Sequence[Sequence[RunSpec]]]) -> None:
+        self.groups = groups
+        self._heap: list[tuple[float, int, int, int]] = []  # (-cost, order, group, task)
+        self._order = 0
+        for g in range(len(groups)):
+            self._push(math.inf, g, 0)
+
+    def _push(self, cost: float, group: int, task: int) -> None:
+        heapq.heappush(self._heap, (-cost, self._order, group, task))
+        self._order += 1
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+    def pop(self) -> tuple[int, int]:
+        """The next task to run: ``(group, task)``."""
+        _, _, group, task = heapq.heappop(self._heap)
+        return group, task
+
+    def finished(self, group: int, task: int, ok: bool) -> list[int]:
+        """Record a finished task; return the tasks dropped because a training failed."""
+        if task != 0:
+            return []
+        fits = range(1, len(self.groups[group]))
+        if not ok:
+            return list(fits)
+        for k in fits:
+            self._push(fit_cost(self.groups[group][k][0].method), group, k)
+        return []
 
 
 def split_group(group: Sequence[RunSpec], profile: dict[str, Any]) -> list[list[RunSpec]]:
@@ -292,15 +341,14 @@ def run_pool(specs: Sequence[RunSpec], profile: dict[str, Any], results: Path, j
     ``facts.torch_threads``).
 
     Tasks (:func:`split_group`): every detector group's first task (its training and its
-    ``none`` cells, usually the longest work) is queued first; when it finishes, the group's method
-    fits are queued, one task each, so that no detector is trained twice and no lane waits on
-    another's training. Face caches are built once, under a file lock, by whichever worker
-    needs them first. Workers are spawned, not forked (a forked torch with live OpenMP
+    ``none`` cells, usually the longest work) is queued first; when it finishes, the group's
+    method fits are queued, one task each, the longest first by their method's ``fit_cost``
+    hint, so that no detector is trained twice and no lane waits on another's training. Face
+    caches are built once, under a file lock, by whichever worker needs them first. Workers are spawned, not forked (a forked torch with live OpenMP
     threads can hang). A failed task is reported in ``failed`` (a failed first task also
     reports its group's fits as not run) and the other tasks' records still count.
     """
     import multiprocessing as mp
-    from collections import deque
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
     from concurrent.futures import wait as wait_futures
 
@@ -321,14 +369,14 @@ def run_pool(specs: Sequence[RunSpec], profile: dict[str, Any], results: Path, j
         head = f"{task[0].detector} seed {task[0].seed}"
         return head if first else f"{head} {task[0].method}"
 
-    ready = deque((i, 0) for i in range(len(groups)))  # (group, task): the trainings first
+    queue = TaskQueue(groups)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
                              initializer=_pool_init,
                              initargs=(threads, tuple(plugins), os.getpid())) as pool:
         running: dict[Any, tuple[int, int]] = {}
-        while ready or running:
-            while ready and len(running) < jobs:
-                g, t = ready.popleft()
+        while queue or running:
+            while queue and len(running) < jobs:
+                g, t = queue.pop()
                 running[pool.submit(_pool_task, profile, str(Path(results).resolve()), device,
                                     force, groups[g][t], t > 0)] = (g, t)
             done, _ = wait_futures(running, return_when=FIRST_COMPLETED)
@@ -340,14 +388,12 @@ def run_pool(specs: Sequence[RunSpec], profile: dict[str, Any], results: Path, j
                 except Exception as exc:  # noqa: BLE001 - a task's failure is reported, not raised
                     merged["failed"].append(_failure(name(groups[g][t], t == 0), exc,
                                                      "the output above"))
-                    if t == 0:  # its detector is not there: its fits are not tried
-                        for task in groups[g][1:]:
-                            bar.update(1)
-                            merged["failed"].append({"job": name(task, False), "log": "",
-                                                     "error": "not run: its detector's task failed"})
+                    for k in queue.finished(g, t, ok=False):  # its fits need its detector
+                        bar.update(1)
+                        merged["failed"].append({"job": name(groups[g][k], False), "log": "",
+                                                 "error": "not run: its detector's task failed"})
                     continue
-                if t == 0:
-                    ready.extend((g, k) for k in range(1, len(groups[g])))
+                queue.finished(g, t, ok=True)
     bar.close()
     return _finished(merged)
 

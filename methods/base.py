@@ -46,6 +46,9 @@ class Method:
     # False: fit() reads no faces at all (``none``); the engine then builds no LQ train/val
     # caches for it, which a sweep over many test compressions would otherwise pay for.
     needs_fit_faces: ClassVar[bool] = True
+    # Scheduling hint for ``run --jobs`` (longest fits start first): how long a fit takes,
+    # roughly, relative to a Pixel Bleach fit. Never changes what is computed.
+    fit_cost: ClassVar[float] = 1.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Let ``fit(detector, train_lq, val_lq, work_dir, device)`` calls reach a bundle-style ``fit``."""

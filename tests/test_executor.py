@@ -16,6 +16,7 @@ import pytest
 
 from bench.cli import main
 from bench.executor import (
+    TaskQueue,
     detector_lock,
     group_specs,
     run_pool,
@@ -62,6 +63,22 @@ def test_a_group_splits_into_its_training_then_one_task_per_method_fit():
     assert tasks == [none, [*bleach, web], [threshold], [other_fit]]
     per_manip = {**shared, "method_per_manipulation": True}
     assert split_group(bleach, per_manip) == [[bleach[0]], [bleach[1]]]  # no none: fits only
+
+
+def test_trainings_run_first_then_each_trained_detectors_fits_longest_first():
+    def group(detector: str) -> list[list[RunSpec]]:
+        return [[_spec(detector, "FaceSwap", m)] for m in
+                ("none", "pixel_bleach", "mixed_training", "threshold", "lq_finetune")]
+
+    queue = TaskQueue([group("xception"), group("resnet50"), group("f3net")])
+    assert [queue.pop(), queue.pop()] == [(0, 0), (1, 0)]  # two lanes: two trainings
+    queue.finished(1, 0, ok=True)  # resnet50 trained: its fits queue behind f3net's training
+    assert queue.pop() == (2, 0)
+    assert [queue.pop(), queue.pop()] == [(1, 2), (1, 4)]  # mixed_training, then lq_finetune
+    queue.finished(0, 0, ok=False)  # xception's training failed: its fits are dropped
+    assert queue.finished(2, 0, ok=False) == [1, 2, 3, 4]
+    assert [queue.pop(), queue.pop()] == [(1, 1), (1, 3)]  # the bleach and the threshold: ties
+    assert not queue                                        # keep the grid's order
 
 
 def test_two_processes_one_trains(tmp_path):
