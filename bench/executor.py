@@ -344,9 +344,10 @@ def run_pool(specs: Sequence[RunSpec], profile: dict[str, Any], results: Path, j
     ``none`` cells, usually the longest work) is queued first; when it finishes, the group's
     method fits are queued, one task each, the longest first by their method's ``fit_cost``
     hint, so that no detector is trained twice and no lane waits on another's training. Face
-    caches are built once, under a file lock, by whichever worker needs them first. Workers are spawned, not forked (a forked torch with live OpenMP
-    threads can hang). A failed task is reported in ``failed`` (a failed first task also
-    reports its group's fits as not run) and the other tasks' records still count.
+    caches are built once, under a file lock, by whichever worker needs them first. Workers
+    are spawned, not forked (a forked torch with live OpenMP threads can hang). A failed task
+    is reported in ``failed`` (a failed first task also reports its group's fits as not run)
+    and the other tasks' records still count.
     """
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor

@@ -35,7 +35,7 @@ class LQFinetune(AdaptedDetectorMethod):
 
     name = "lq_finetune"
     retrains_detector: ClassVar[bool] = True
-    fit_cost: ClassVar[float] = 5.0  # fine-tunes the whole detector on the LQ faces
+    fit_cost: ClassVar[float] = 1.5  # Xception, quick profile: 84 s against a bleach fit's 51
     config_keys: ClassVar[tuple[str, ...]] = ("epochs", "batch_size", "lr", "weight_decay", "seed")
 
     def __init__(self, epochs: int = 5, batch_size: int = 32, lr: float = 1e-4,
