@@ -13,18 +13,32 @@ undo (shifted scores) versus how much is lost ranking. It is never used by a met
 
 Choices where the issue leaves room (written here once, as data, in ``TARGETS``):
 "most cells" / "at least 3 of 4" are counted per detector over its manipulations;
-"hurt" is the accuracy drop C23 -> C40 (Table I's drop), ties broken by the AUC drop
-(a tie that remains does not hold); FP > FN, the oracle gain and the AUC drop are judged per detector on the same
-count of manipulations. Metrics are frame level (as the paper's tables).
+FP > FN, the oracle gain and the AUC drop are judged per detector on the same count
+of manipulations. Metrics are frame level (as the paper's tables).
+
+"Deepfakes the least hurt and Face2Face or NeuralTextures the most, as in Table III"
+(``TARGETS["hurt_by"]``): Table III prints only C40 numbers, and on FaceForensics++
+the C23 accuracies of the four manipulations are all near the ceiling, so there the
+C40 ordering and the C23 -> C40 drop ordering are the same. On the testbed they are
+not (FaceSwap's C23 accuracy is up to 12 points below the others'), so the choice is
+written down: ``"c40_acc"`` (default) ranks by C40 accuracy as Table III does;
+``"acc_drop"`` ranks by the drop (ties broken by the AUC drop). The report prints
+both orderings whichever is judged. With ``"ordering_significant"`` (default True) the
+ordering holds only if the least-hurt manipulation's lead over the runner-up and the
+most-hurt one's gap below the next are outside the noise: a paired bootstrap over
+videos (:func:`manipulation_difference`, C40 accuracy; the real faces are the same
+in every manipulation's cell and the fakes are paired by their ``target_source``
+video). A tie, or a lead inside the noise, does not hold.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from bench.intervals import BootstrapConfig, paired_bootstrap
 from bench.spec import RunSpec
 from bench.tables import DASH, PRETTY, GridContext, RecordSet, metric
 
@@ -39,8 +53,10 @@ TARGETS: dict[str, Any] = {
     "oracle_gain_max": 12.0,  # oracle-threshold C40 acc minus C40 acc, at most this ...
     "auc_drop_min": 5.0,  # ... and C23 AUC minus C40 AUC at least this ...
     "separability_min_manipulations": 3,  # ... on most cells (this many of 4)
-    "least_hurt": ("Deepfakes",),  # the smallest accuracy drop C23 -> C40
-    "most_hurt": ("Face2Face", "NeuralTextures"),  # the largest drop: one of these
+    "least_hurt": ("Deepfakes",),  # the highest C40 accuracy (Table III) ...
+    "most_hurt": ("Face2Face", "NeuralTextures"),  # ... and the lowest: one of these
+    "hurt_by": "c40_acc",  # rank by C40 accuracy (Table III) or "acc_drop" (C23 - C40)
+    "ordering_significant": True,  # the two leads must be outside the noise (paired bootstrap)
 }
 
 
@@ -76,6 +92,7 @@ class CellFacts:
     fp: int | None = None
     fn: int | None = None
     oracle_acc: float | None = None
+    lq_arrays: dict[str, np.ndarray] | None = field(default=None, repr=False)  # C40 prob/label/video
 
     @property
     def acc_drop(self) -> float | None:
@@ -109,6 +126,7 @@ def gather(records: RecordSet, ctx: GridContext, seed: int) -> list[CellFacts]:
                     arr = records.arrays(spec)
                     if arr is not None:
                         cell.oracle_acc = oracle_accuracy(arr["prob"], arr["label"])
+                        cell.lq_arrays = {k: np.asarray(arr[k]) for k in ("prob", "label", "video")}
             cells.append(cell)
     return cells
 
@@ -178,20 +196,83 @@ def check(cells: list[CellFacts], targets: dict[str, Any] = TARGETS) -> list[Che
     return out
 
 
-def _ordering(detector: str, cells: list[CellFacts], t: dict[str, Any], c23_ok: bool) -> Check:
+def _unprefixed(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``arrays`` with fake videos keyed by ``target_source`` alone (``"Deepfakes/012_034"``
+    -> ``"fake/012_034"``), so that two manipulations' cells pair face by face."""
+    video = np.asarray(arrays["video"]).astype(str)
+    label = np.asarray(arrays["label"]).astype(bool)
+    keys = np.where(label, np.char.add("fake/", np.char.rpartition(video, "/")[:, 2]), video)
+    return {"prob": arrays["prob"], "label": arrays["label"], "video": keys}
+
+
+def manipulation_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray],
+                            cfg: BootstrapConfig | None = None) -> dict[str, Any] | None:
+    """C40 frame accuracy of cell ``a`` minus cell ``b`` (two manipulations, one detector):
+    ``{"diff", "ci", "significant"}`` from a paired bootstrap over videos, or ``None`` if
+    the two cells do not hold the same real faces and ``target_source`` fakes."""
+    try:
+        out = paired_bootstrap(_unprefixed(a), _unprefixed(b), cfg)
+    except ValueError:
+        return None
+    return out["frame"]["acc"]
+
+
+def _lead(upper: CellFacts, lower: CellFacts, cfg: BootstrapConfig | None) -> tuple[str, bool | None]:
+    """``upper``'s C40 accuracy minus ``lower``'s with its interval, worded, and whether it is
+    outside the noise (``None``: not measurable)."""
+    if upper.lq_arrays is None or lower.lq_arrays is None:
+        return "arrays missing", None
+    d = manipulation_difference(upper.lq_arrays, lower.lq_arrays, cfg)
+    if d is None or d["ci"] is None:
+        return "faces not paired", None
+    lo, hi = d["ci"]
+    word = "outside the noise" if d["significant"] else "inside the noise"
+    return f"{d['diff']:+.1f} [{lo:+.1f}, {hi:+.1f}], {word}", d["significant"]
+
+
+def _ordering(detector: str, cells: list[CellFacts], t: dict[str, Any], c23_ok: bool,
+              cfg: BootstrapConfig | None = None) -> Check:
+    hurt_by = t.get("hurt_by", "c40_acc")
+    if hurt_by not in ("c40_acc", "acc_drop"):
+        raise ValueError(f"calibration TARGETS['hurt_by'] must be 'c40_acc' or 'acc_drop', got {hurt_by!r}")
+    by_drop = hurt_by == "acc_drop"
+    signif = bool(t.get("ordering_significant", True)) and not by_drop
     name = (f"least hurt: {' or '.join(t['least_hurt'])}; most hurt: {' or '.join(t['most_hurt'])} "
-            "(accuracy drop)")
+            f"({'accuracy drop' if by_drop else 'C40 acc, as Table III'}"
+            f"{', leads outside the noise' if signif else ''})")
     if not c23_ok:
         return Check(detector, name, "C23 bar not reached", None)
-    drops = [(c.acc_drop, c.auc_drop or 0.0, c.manipulation) for c in cells if c.acc_drop is not None]
-    if len(drops) < len(cells) or len(drops) < 2:
-        return Check(detector, name, f"{len(drops)} of {len(cells)} drops measured", None)
-    keys = {(a, b) for a, b, _ in drops}
-    low, high = min(keys), max(keys)
-    least = [m for a, b, m in drops if (a, b) == low]
-    most = [m for a, b, m in drops if (a, b) == high]
-    holds = len(least) == 1 and least[0] in t["least_hurt"] and len(most) == 1 and most[0] in t["most_hurt"]
-    return Check(detector, name, f"least {' = '.join(least)}, most {' = '.join(most)}", holds)
+    if any(c.lq_acc is None for c in cells) or len(cells) < 2:
+        return Check(detector, name, f"{sum(c.lq_acc is not None for c in cells)} of {len(cells)} "
+                     "C40 cells measured", None)
+
+    def rank(key: Any) -> tuple[list[CellFacts], list[str], list[str]]:
+        order = sorted(cells, key=key)  # least hurt first
+        least = [c.manipulation for c in order if key(c) == key(order[0])]
+        most = [c.manipulation for c in order if key(c) == key(order[-1])]
+        return order, least, most
+
+    drop_known = all(c.acc_drop is not None for c in cells)
+    by_c40 = rank(lambda c: -c.lq_acc)
+    drop_rank = rank(lambda c: (c.acc_drop, c.auc_drop or 0.0)) if drop_known else None
+    if by_drop and drop_rank is None:
+        return Check(detector, name, "C23 drops not measured", None)
+    order, least, most = drop_rank if by_drop else by_c40
+    text = f"C40 acc: highest {' = '.join(by_c40[1])}, lowest {' = '.join(by_c40[2])}"
+    if drop_rank is not None:
+        text += f"; drop: least {' = '.join(drop_rank[1])}, most {' = '.join(drop_rank[2])}"
+    holds: bool | None = (len(least) == 1 and least[0] in t["least_hurt"]
+                          and len(most) == 1 and most[0] in t["most_hurt"])
+    if signif and len(least) == 1 and len(most) == 1:
+        top, top_ok = _lead(order[0], order[1], cfg)
+        bottom, bottom_ok = _lead(order[-2], order[-1], cfg)
+        text += (f"; {order[0].manipulation} - {order[1].manipulation} {top}; "
+                 f"{order[-2].manipulation} - {order[-1].manipulation} {bottom}")
+        if holds and (top_ok is None or bottom_ok is None):
+            holds = None  # the ordering is right but its noise cannot be measured
+        else:
+            holds = bool(holds and top_ok and bottom_ok)
+    return Check(detector, name, text, holds)
 
 
 def _num(value: float | None, ci: list[float] | None = None, digits: int = 1) -> str:
@@ -250,4 +331,5 @@ def grid(ctx: GridContext) -> list[RunSpec]:
             for c in (ctx.train_compression, ctx.test_compression)]
 
 
-__all__ = ["TARGETS", "CellFacts", "Check", "check", "gather", "grid", "oracle_accuracy", "report"]
+__all__ = ["TARGETS", "CellFacts", "Check", "check", "gather", "grid", "manipulation_difference",
+           "oracle_accuracy", "report"]

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from bench.calibration import check, gather, oracle_accuracy, report
+from bench.calibration import (
+    TARGETS,
+    check,
+    gather,
+    manipulation_difference,
+    oracle_accuracy,
+    report,
+)
 from bench.cli import main
 from bench.intervals import BootstrapConfig, add_intervals
 from bench.metrics import compute_metrics
@@ -11,16 +18,16 @@ from bench.store import ResultsStore
 from bench.tables import GridContext, RecordSet
 
 MANIPS = ("FaceSwap", "Face2Face", "Deepfakes", "NeuralTextures")
-CTX = GridContext(detectors=("xception", "f3net", "resnet50"), manipulations=MANIPS)
+CTX = GridContext(detectors=("xception", "f3net", "resnet50", "mesoinception4"), manipulations=MANIPS)
 
 
-def arrays(manipulation, real, fake, n_videos=10, fpv=5):
+def arrays(manipulation, real, fake, n_videos=40, fpv=5):
     """Real and fake faces with probabilities spread evenly over the ranges ``real``, ``fake``."""
     n = n_videos * fpv
     prob = np.r_[np.linspace(*real, n), np.linspace(*fake, n)]
     label = np.r_[np.zeros(n, int), np.ones(n, int)]
     vid = np.repeat(np.arange(n_videos), fpv)
-    video = np.r_[[f"real/{v:03d}" for v in vid], [f"{manipulation}/{v:03d}" for v in vid]]
+    video = np.r_[[f"real/{v:03d}" for v in vid], [f"{manipulation}/{v:03d}_{v + 1:03d}" for v in vid]]
     return {"prob": prob, "label": label, "video": video}
 
 
@@ -28,14 +35,18 @@ def arrays(manipulation, real, fake, n_videos=10, fpv=5):
 SEPARATED = ((0.0, 0.45), (0.55, 1.0))
 PLAN = {
     # Learns C23; on C40 loses ranking (overlap), calls reals fake more than fakes real,
-    # Deepfakes least hurt, Face2Face most: every target holds.
+    # Deepfakes least hurt, Face2Face most, both by a lead outside the noise: every target holds.
     "xception": (SEPARATED, {"FaceSwap": ((0.2, 0.8), (0.4, 1.0)), "Face2Face": ((0.2, 0.8), (0.3, 0.9)),
-                             "Deepfakes": ((0.2, 0.8), (0.45, 1.05)),
-                             "NeuralTextures": ((0.2, 0.8), (0.35, 0.95))}),
+                             "Deepfakes": ((0.2, 0.8), (0.55, 1.05)),
+                             "NeuralTextures": ((0.2, 0.8), (0.42, 1.0))}),
     # Learns C23; on C40 every face is called fake but the ranking survives: a pure score shift.
     "f3net": (SEPARATED, {m: ((0.6, 0.79), (0.81, 1.0)) for m in MANIPS}),
     # Never reaches the C23 bar: its C40 targets are not judged.
     "resnet50": (((0.2, 0.8), (0.3, 0.9)), {m: ((0.2, 0.8), (0.3, 0.9)) for m in MANIPS}),
+    # Deepfakes highest on C40, but by one face over FaceSwap: inside the noise.
+    "mesoinception4": (SEPARATED, {"FaceSwap": ((0.2, 0.8), (0.4, 1.0)), "Face2Face": ((0.2, 0.8), (0.3, 0.9)),
+                                   "Deepfakes": ((0.2, 0.8), (0.402, 1.0)),
+                                   "NeuralTextures": ((0.2, 0.8), (0.35, 0.95))}),
 }
 
 
@@ -78,13 +89,37 @@ def test_checks_per_detector(store):
     r50 = [k for (d, _), k in checks.items() if d == "resnet50"]
     assert r50[0].holds is False and all(k.holds is None for k in r50[1:])
     assert all(k.measured == "C23 bar not reached" for k in r50[1:])
+    meso = next(k for k in check(cells) if k.detector == "mesoinception4" and k.target.startswith("least"))
+    assert meso.holds is False and "C40 acc: highest Deepfakes, lowest Face2Face" in meso.measured
+    assert "Deepfakes - FaceSwap +0.2 [+0.0, " in meso.measured and "inside the noise" in meso.measured
+    assert "Face2Face" in meso.measured.split(";")[-1] and meso.measured.endswith("outside the noise")
+
+
+def test_ordering_by_drop_is_an_option(store):
+    cells = [c for c in gather(RecordSet(store.index(), store), CTX, seed=0) if c.detector == "mesoinception4"]
+    by_drop = {**TARGETS, "hurt_by": "acc_drop"}
+    k = next(k for k in check(cells, by_drop) if k.target.startswith("least"))
+    assert k.holds is True and "accuracy drop" in k.target and "noise" not in k.measured  # points only
+    with pytest.raises(ValueError, match="hurt_by"):
+        check(cells, {**TARGETS, "hurt_by": "c23"})
+
+
+def test_manipulation_difference_pairs_fakes_by_target_source():
+    a, b = arrays("Deepfakes", (0.2, 0.8), (0.55, 1.05)), arrays("FaceSwap", (0.2, 0.8), (0.4, 1.0))
+    d = manipulation_difference(a, b, BootstrapConfig(n_boot=200))
+    acc = lambda x: 100 * np.mean((x["prob"] >= 0.5) == x["label"])  # noqa: E731
+    assert d["diff"] == pytest.approx(acc(a) - acc(b)) and d["significant"] and d["ci"][0] > 0
+    null = manipulation_difference(a, {**a, "video": np.char.replace(a["video"], "Deepfakes", "FaceSwap")})
+    assert null["diff"] == 0 and not null["significant"]
+    other = {**b, "video": np.char.replace(b["video"], "_", "x")}  # other fake videos: not paired
+    assert manipulation_difference(a, other) is None
 
 
 def test_report_markdown_and_missing_records(store):
     ctx = GridContext(detectors=("xception", "efficientnet_b4"), manipulations=MANIPS)
     text, checks = report(RecordSet(store.index(), store), ctx)
     assert "## Seed 0" in text and "Oracle C40 Acc (diag.)" in text and " ±" in text
-    assert "least Deepfakes, most Face2Face" in text
+    assert "C40 acc: highest Deepfakes, lowest Face2Face" in text
     assert "C23 bar reached by 1 of 2 detectors" in text
     eff = [k for k in checks if k.detector == "efficientnet_b4"]
     assert eff and all(k.holds is None for k in eff)  # no records: nothing judged
