@@ -50,7 +50,8 @@ EXAMPLES = {
     "reproduce": "python -m bench reproduce main\n  python -m bench reproduce offset_m --detector xception\n"
                  "  python -m bench reproduce all --jobs auto",
     "prepare": "python -m bench prepare --dataset ffpp --root /data/FaceForensics++ --profile paper",
-    "calibrate": "python -m bench calibrate\n  python -m bench calibrate --seeds 0,1,2 --detector xception",
+    "calibrate": "python -m bench calibrate\n  python -m bench calibrate --seeds 0,1,2 --detector xception\n"
+                 "  python -m bench calibrate --cues 20   # plus the renderer's cue survival C23 -> C40",
     "sweep": "python -m bench sweep --detector xception --method none,threshold,pixel_bleach "
              "--compression h264_crf18:45:3,jpeg_q10:95:10,deeperforensics\n"
              "  python -m bench sweep --detector xception --compression c40,jpeg_q50 --dry-run",
@@ -242,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     _axes(p)
     _common(p)
     p.add_argument("--strict", action="store_true", help="exit 1 if any judged target fails")
+    p.add_argument("--cues", type=int, default=0, metavar="N",
+                   help="also measure, on N fake/real test pairs of the dataset (no detector: "
+                        "datasets/cue_survival.py), how much of each manipulation's HQ cue "
+                        "survives the LQ compression")
 
     p = add("prepare", "Extract, crop and cache the faces of a dataset for a profile.")
     p.add_argument("--compressions", default=None, help="comma list (default: the profile's HQ and LQ)")
@@ -596,9 +601,21 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from bench.calibration import report
 
     load_plugins(args.plugin)
-    ctx, _ = context(args)
+    ctx, profile = context(args)
     store = ResultsStore(args.results)
     text, checks = report(RecordSet(store.index(), store), ctx)
+    if args.cues:
+        from bench.engine import Engine
+        from bleachbench.datasets.cue_survival import cue_survival, markdown
+
+        source = Engine(profile, args.results, "cpu", progress=False).source(ctx.dataset)
+        rows = cue_survival(source, ctx.manipulations, ctx.train_compression, ctx.test_compression,
+                            n_pairs=args.cues)
+        text += ("\n## Cue survival (dataset only, no detector)\n\n"
+                 f"How much of each manipulation's {ctx.train_compression} trace (fake minus its "
+                 f"real target) is left at {ctx.test_compression}: 1 = all, 0 = none "
+                 "(`datasets/cue_survival.py`; first test pairs; 95 % bootstrap over pairs).\n\n"
+                 + markdown(rows, ctx.train_compression, ctx.test_compression))
     out = args.results / "tables" / "calibration.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
