@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bleachbench.datasets.base import ClipSource
+from bleachbench.datasets.base import ClipSource, Video
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,14 @@ def cue_survival(source: ClipSource, manipulations: Sequence[str], hq: str = "c2
     if n_pairs < 2:
         raise ValueError(f"cue_survival: n_pairs must be >= 2, got {n_pairs}")
     out = []
+    real_clips: dict[tuple[str, str], np.ndarray] = {}  # one load of each real clip for every manipulation
+
+    def real_clip(video: Video, compression: str) -> np.ndarray:
+        key = (video.video_id, compression)
+        if key not in real_clips:
+            real_clips[key] = video.load(compression)
+        return real_clips[key]
+
     for m in manipulations:
         videos = source.videos(split, m)
         reals = {v.video_id: v for v in videos if v.label == 0}
@@ -72,8 +80,8 @@ def cue_survival(source: ClipSource, manipulations: Sequence[str], hq: str = "c2
         dot, energy, pixels = np.zeros(len(fakes)), np.zeros(len(fakes)), 0
         for i, fake in enumerate(fakes):
             real = reals[fake.video_id.split("_")[0]]
-            r_hq = fake.load(hq).astype(np.float64) - real.load(hq).astype(np.float64)
-            r_lq = fake.load(lq).astype(np.float64) - real.load(lq).astype(np.float64)
+            r_hq = fake.load(hq).astype(np.float64) - real_clip(real, hq).astype(np.float64)
+            r_lq = fake.load(lq).astype(np.float64) - real_clip(real, lq).astype(np.float64)
             dot[i], energy[i] = float((r_hq * r_lq).sum()), float((r_hq * r_hq).sum())
             pixels += r_hq.size
         if energy.sum() <= 0:
