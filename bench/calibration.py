@@ -217,12 +217,12 @@ def manipulation_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray],
     return out["frame"]["acc"]
 
 
-def _lead(upper: CellFacts, lower: CellFacts, cfg: BootstrapConfig | None) -> tuple[str, bool | None]:
+def _lead(upper: CellFacts, lower: CellFacts) -> tuple[str, bool | None]:
     """``upper``'s C40 accuracy minus ``lower``'s with its interval, worded, and whether it is
     outside the noise (``None``: not measurable)."""
     if upper.lq_arrays is None or lower.lq_arrays is None:
         return "arrays missing", None
-    d = manipulation_difference(upper.lq_arrays, lower.lq_arrays, cfg)
+    d = manipulation_difference(upper.lq_arrays, lower.lq_arrays)
     if d is None or d["ci"] is None:
         return "faces not paired", None
     lo, hi = d["ci"]
@@ -230,8 +230,7 @@ def _lead(upper: CellFacts, lower: CellFacts, cfg: BootstrapConfig | None) -> tu
     return f"{d['diff']:+.1f} [{lo:+.1f}, {hi:+.1f}], {word}", d["significant"]
 
 
-def _ordering(detector: str, cells: list[CellFacts], t: dict[str, Any], c23_ok: bool,
-              cfg: BootstrapConfig | None = None) -> Check:
+def _ordering(detector: str, cells: list[CellFacts], t: dict[str, Any], c23_ok: bool) -> Check:
     hurt_by = t.get("hurt_by", "c40_acc")
     if hurt_by not in ("c40_acc", "acc_drop"):
         raise ValueError(f"calibration TARGETS['hurt_by'] must be 'c40_acc' or 'acc_drop', got {hurt_by!r}")
@@ -264,8 +263,8 @@ def _ordering(detector: str, cells: list[CellFacts], t: dict[str, Any], c23_ok: 
     holds: bool | None = (len(least) == 1 and least[0] in t["least_hurt"]
                           and len(most) == 1 and most[0] in t["most_hurt"])
     if signif and len(least) == 1 and len(most) == 1:
-        top, top_ok = _lead(order[0], order[1], cfg)
-        bottom, bottom_ok = _lead(order[-2], order[-1], cfg)
+        top, top_ok = _lead(order[0], order[1])
+        bottom, bottom_ok = _lead(order[-2], order[-1])
         text += (f"; {order[0].manipulation} - {order[1].manipulation} {top}; "
                  f"{order[-2].manipulation} - {order[-1].manipulation} {bottom}")
         if holds and (top_ok is None or bottom_ok is None):
