@@ -5,7 +5,9 @@ detector on the train compression, fits the method on the LQ train split
 (val for model selection), evaluates on the test split and writes the record.
 Detector checkpoints are cached by (dataset, manipulation, detector, train
 compression, profile, seed) and shared by every method; face crops are cached
-by the face cache. A run whose record exists is skipped unless ``force``.
+by the face cache. A run whose record exists is skipped unless ``force``, or unless the
+record was made on other data (its data fingerprint differs from the dataset's now, e.g.
+after a renderer change): that record is moved to ``runs/stale/`` and the run made again.
 Each record carries 95 % bootstrap intervals over videos (``acc_ci``, ``auc_ci``;
 the profile's optional ``intervals`` section sets them, see bench/intervals.py),
 and its per-face arrays are saved beside it as ``runs/<run_id>.npz``.
@@ -149,6 +151,24 @@ class RunSummary:
     stages: dict[str, float] = field(default_factory=dict)
     cached: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
+
+
+def data_fingerprint(record: dict[str, Any] | None) -> str | None:
+    """The fingerprint of the data a record was made on (``ClipSource.fingerprint``), or None.
+
+    From ``facts.data_fingerprint``; for records written before that fact, from the detector
+    checkpoint's folder (``checkpoints/<dataset>-<fingerprint>/...``)."""
+    if not record:
+        return None
+    fp = (record.get("facts") or {}).get("data_fingerprint")
+    if fp:
+        return str(fp)
+    dataset = str((record.get("spec") or {}).get("dataset", ""))
+    parts = Path(str((record.get("checkpoints") or {}).get("detector") or "")).parts
+    idx = [i for i, p in enumerate(parts) if p == "checkpoints"]
+    if idx and idx[-1] + 1 < len(parts) and parts[idx[-1] + 1].startswith(dataset + "-"):
+        return parts[idx[-1] + 1][len(dataset) + 1:]
+    return None
 
 class Engine:
     """Runs specs under one profile, writing records to ``results``."""
@@ -392,6 +412,7 @@ class Engine:
         metrics = add_intervals(metrics, arrays, BootstrapConfig.from_dict(self.profile.get("intervals")))
         self.clock.add("evaluation", t)
         facts = {**facts, "method_cfg": cfg, "n_test_faces": len(test),
+                 "data_fingerprint": self.source(spec.dataset).fingerprint(),
                  "torch_threads": torch.get_num_threads(),  # the weights' last bits follow it
                  "flush_denormal": self.flush_denormal,
                  "detector_best_val_acc": det_info.get("best_val_acc"),
@@ -425,9 +446,16 @@ class Engine:
         todo = []
         for spec in specs:
             if self.store.exists(spec) and not force:  # exists() raises on a corrupt record
-                self.summary.skipped.append(spec.run_id)
-            else:
-                todo.append(spec)
+                old = data_fingerprint(self.store.read(spec))
+                new = self.source(spec.dataset).fingerprint()
+                if old is None or old == new:
+                    self.summary.skipped.append(spec.run_id)
+                    continue
+                moved = self.store.set_aside(spec, old)
+                tqdm.write(f"{spec.run_id}: its record was made on other data ({old}; the dataset "
+                           f"is now {new}, e.g. a new renderer version): moved to {moved}, "
+                           "running it again")
+            todo.append(spec)
         # Group by detector so each is trained once and kept in memory while it is used.
         todo.sort(key=lambda s: (s.detector, s.seed, s.manipulation, s.method != "none", s.method))
         bar = tqdm(todo, desc="runs", unit="run", disable=not self.progress or not todo)

@@ -203,6 +203,17 @@ class ResultsStore:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
 
+    def set_aside(self, spec: RunSpec, tag: str) -> Path:
+        """Move a run's record (and arrays) to ``runs/stale/<run_id>.<tag>.json``, out of the
+        index, so that the run can be made again without losing the old result."""
+        stale = self.runs_dir / "stale"
+        stale.mkdir(parents=True, exist_ok=True)
+        target = stale / f"{spec.run_id}.{tag}.json"
+        self.path(spec).replace(target)
+        if self.arrays_path(spec).exists():
+            self.arrays_path(spec).replace(stale / f"{spec.run_id}.{tag}.npz")
+        return target
+
     def read(self, spec: RunSpec) -> dict[str, Any] | None:
         path = self.path(spec)
         return self._read(path) if path.exists() else None

@@ -1,10 +1,12 @@
 """The user's main command on the smoke profile: records, both tables, skip on re-run, --force."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from bench.cli import main
+from bench.engine import data_fingerprint
 from bench.store import ResultsStore
 
 
@@ -70,6 +72,35 @@ def test_second_run_skips_and_force_reruns(smoke_results, capsys):
     assert main(args + ["--force"]) == 0
     assert "ran 2 run(s)" in capsys.readouterr().out
     assert json.loads(path.read_text())["run_id"] == path.stem
+
+
+def test_a_record_made_on_other_data_is_set_aside_and_run_again(smoke_results, capsys):
+    args = ["run", "--method", "none", "--detector", "tiny", "--profile", "smoke",
+            "--manipulation", "FaceSwap", "--test-compression", "c40",
+            "--results", str(smoke_results), "--quiet"]
+    path = next((smoke_results / "runs").glob("none-tiny-FaceSwap-c40-*.json"))
+    record = json.loads(path.read_text())
+    assert record["facts"]["data_fingerprint"].startswith("synthetic-")
+    assert data_fingerprint(record) == record["facts"]["data_fingerprint"]
+    # A record of an older version: no fact, the fingerprint only in its checkpoint's folder.
+    del record["facts"]["data_fingerprint"]
+    ckpt = Path(record["checkpoints"]["detector"])
+    assert data_fingerprint(record) == ckpt.relative_to(smoke_results / "checkpoints").parts[0][
+        len("synthetic-"):]
+    record["checkpoints"]["detector"] = str(smoke_results / "checkpoints" /
+                                            "synthetic-synthetic-000000000000" / "x" / "best.pth")
+    path.write_text(json.dumps(record))
+    capsys.readouterr()
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert "ran 1 run(s)" in out.out
+    assert "made on other data (synthetic-000000000000" in out.out + out.err
+    stale = smoke_results / "runs" / "stale" / f"{path.stem}.synthetic-000000000000.json"
+    assert json.loads(stale.read_text())["checkpoints"] == record["checkpoints"]  # kept, not lost
+    assert json.loads(path.read_text())["facts"]["data_fingerprint"] != "synthetic-000000000000"
+    # No fingerprint to compare (a detector loaded from given weights): skipped as before.
+    assert data_fingerprint({"spec": {"dataset": "synthetic"},
+                             "checkpoints": {"detector": "/w/model.pth"}}) is None
 
 
 @pytest.mark.parametrize("flush", [True, False])
