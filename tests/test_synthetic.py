@@ -7,6 +7,7 @@ import pytest
 
 from bench.registry import DATASETS, build
 from bleachbench.datasets.base import FFPP_MANIPULATIONS, REAL
+from bleachbench.datasets.face_detect import enlarge_box
 from bleachbench.datasets.synthetic import SyntheticFaces
 from bleachbench.datasets.synthetic_render import render_face
 
@@ -142,7 +143,14 @@ def test_manipulation_changes_only_the_face(ds, manipulation):
         inside[t, y0:y1, x0:x1] = True
     if manipulation != "NeuralTextures":
         assert diff[inside].mean() > 1.0, "the forgery should visibly change the face"
-    assert np.count_nonzero(diff[~inside]) <= 0.01 * diff.size, "changes must stay in the face box"
+    # A soft blend's tail (Deepfakes' feather, sigma up to 3 px) may cross the tight box by a
+    # few px, inside the 1.3x crop the face cache takes; nothing changes farther out.
+    near = np.zeros_like(diff, dtype=bool)
+    for t, box in enumerate(boxes):
+        x0, y0, x1, y1 = enlarge_box(box, diff.shape[2], diff.shape[1], scale=1.25)
+        near[t, y0:y1, x0:x1] = True
+    assert np.count_nonzero(diff[~inside]) <= 0.03 * diff.size, "changes must stay in the face"
+    assert np.count_nonzero(diff[~near]) <= 0.005 * diff.size, "changes must stay near the face box"
     if manipulation == "NeuralTextures":
         mouth = render_face(ds.identity(a), ds.motion(a)).mouth
         assert np.all(diff[mouth == 0] == 0), "NeuralTextures edits the mouth region only"
