@@ -444,10 +444,14 @@ class Engine:
         specs = list(dict.fromkeys(specs))
         self.check(specs)
         todo = []
+        fingerprints: dict[str, str] = {}  # once per dataset (some sources hash their index)
         for spec in specs:
-            if self.store.exists(spec) and not force:  # exists() raises on a corrupt record
-                old = data_fingerprint(self.store.read(spec))
-                new = self.source(spec.dataset).fingerprint()
+            record = self.store.read(spec)  # raises on a corrupt record, even with force
+            if record is not None and not force:
+                old = data_fingerprint(record)
+                if spec.dataset not in fingerprints:
+                    fingerprints[spec.dataset] = self.source(spec.dataset).fingerprint()
+                new = fingerprints[spec.dataset]
                 if old is None or old == new:
                     self.summary.skipped.append(spec.run_id)
                     continue
