@@ -152,7 +152,6 @@ class RunSummary:
     cached: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
-
 def data_fingerprint(record: dict[str, Any] | None) -> str | None:
     """The fingerprint of the data a record was made on (``ClipSource.fingerprint``), or None.
 
@@ -169,6 +168,7 @@ def data_fingerprint(record: dict[str, Any] | None) -> str | None:
     if idx and idx[-1] + 1 < len(parts) and parts[idx[-1] + 1].startswith(dataset + "-"):
         return parts[idx[-1] + 1][len(dataset) + 1:]
     return None
+
 
 class Engine:
     """Runs specs under one profile, writing records to ``results``."""
