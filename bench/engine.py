@@ -190,6 +190,7 @@ class Engine:
         self.progress = progress
         self.clock = StageClock()
         self._sources: dict[str, ClipSource] = {}
+        self._fingerprints: dict[str, str] = {}
         self._faces: dict[tuple, FaceSet] = {}
         self._skipped: dict[tuple, dict[str, int]] = {}
         self._methods: dict[str, tuple[Any, dict[str, Any]]] = {}  # fitted, by fit key
@@ -213,6 +214,12 @@ class Engine:
         if name not in self._sources:
             self._sources[name] = build(DATASETS, self.dataset_kwargs(name))
         return self._sources[name]
+
+    def fingerprint(self, name: str) -> str:
+        """The data fingerprint of dataset ``name``, computed once (some sources hash their index)."""
+        if name not in self._fingerprints:
+            self._fingerprints[name] = self.source(name).fingerprint()
+        return self._fingerprints[name]
 
     def config(self, spec: RunSpec) -> dict[str, Any]:
         """The resolved configuration of ``spec`` (bench/config.py), stored in its record
@@ -282,7 +289,7 @@ class Engine:
         manip = spec.manipulation if self.per_manipulation else "all"
         cfg = self.config(spec)
         size = self.image_size(spec.detector)
-        key = C.detector_key(cfg, fingerprint=self.source(spec.dataset).fingerprint(),
+        key = C.detector_key(cfg, fingerprint=self.fingerprint(spec.dataset),
                              manipulation=manip, compression=spec.train_compression,
                              frames={s: self.frames_per_video(s) for s in ("train", "val")},
                              size=size)
@@ -412,7 +419,7 @@ class Engine:
         metrics = add_intervals(metrics, arrays, BootstrapConfig.from_dict(self.profile.get("intervals")))
         self.clock.add("evaluation", t)
         facts = {**facts, "method_cfg": cfg, "n_test_faces": len(test),
-                 "data_fingerprint": self.source(spec.dataset).fingerprint(),
+                 "data_fingerprint": self.fingerprint(spec.dataset),
                  "torch_threads": torch.get_num_threads(),  # the weights' last bits follow it
                  "flush_denormal": self.flush_denormal,
                  "detector_best_val_acc": det_info.get("best_val_acc"),
@@ -444,14 +451,11 @@ class Engine:
         specs = list(dict.fromkeys(specs))
         self.check(specs)
         todo = []
-        fingerprints: dict[str, str] = {}  # once per dataset (some sources hash their index)
         for spec in specs:
             record = self.store.read(spec)  # raises on a corrupt record, even with force
             if record is not None and not force:
                 old = data_fingerprint(record)
-                if spec.dataset not in fingerprints:
-                    fingerprints[spec.dataset] = self.source(spec.dataset).fingerprint()
-                new = fingerprints[spec.dataset]
+                new = self.fingerprint(spec.dataset)
                 if old is None or old == new:
                     self.summary.skipped.append(spec.run_id)
                     continue
