@@ -407,6 +407,14 @@ class PixelBleach(Method):
         self, x: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(bleached, feature, logits, I)``: the frozen pass on x, Eq. 4, the generator, x + s * bleach."""
+        bleached, feature, _, logits, direction = self._bleach_pass(x)
+        return bleached, feature, logits, direction
+
+    def _bleach_pass(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(bleached, feature, phi, logits, I)``: :meth:`_bleach` that also hands back phi, so
+        that :meth:`artifacts` reads the face's features from the same frozen pass."""
         assert self._detector is not None and self.generator is not None
         with torch.no_grad():
             feature, phi = self._feature_pair(x)
@@ -419,7 +427,7 @@ class PixelBleach(Method):
         bleached = self._add(x, bleach)
         if self.clamp:
             bleached = bleached.clamp(0.0, 1.0)
-        return bleached, feature, logits, direction
+        return bleached, feature, phi, logits, direction
 
     def _check_input(self, x: torch.Tensor) -> None:
         if self.generator is None or self._detector is None:
@@ -463,12 +471,11 @@ class PixelBleach(Method):
         parts: dict[str, list[np.ndarray]] = {k: [] for k in ("pb", "pa", "mb", "ma")}
         for chunk in _batches(idx, self.batch_size * 2):
             x = faces.tensors(chunk)[0].to(self._device)
-            phi = self._detector.features(x)
-            bleached = self._bleach(x)[0]
+            bleached, _, phi, logits, _ = self._bleach_pass(x)  # two detector passes, not three
             phi_bl = self._detector.features(bleached)
             parts["pb"].append(phi.float().cpu().numpy())
             parts["pa"].append(phi_bl.float().cpu().numpy())
-            parts["mb"].append(logit_margin(self._detector.classify(phi)).float().cpu().numpy())
+            parts["mb"].append(logit_margin(logits).float().cpu().numpy())
             parts["ma"].append(logit_margin(self._detector.classify(phi_bl)).float().cpu().numpy())
         labels = np.asarray(faces.labels)[idx]
         # eight faces for pictures: the first of each class in subsample order, alternating

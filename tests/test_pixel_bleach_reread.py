@@ -243,3 +243,20 @@ def test_artifact_subsample_is_seeded_and_balanced() -> None:
     assert np.array_equal(idx, artifact_subsample(labels, 512, seed=1))
     assert not np.array_equal(idx, artifact_subsample(labels, 512, seed=2))
     assert len(artifact_subsample(labels[:10], 512)) == 10
+
+
+def test_artifacts_hold_each_faces_own_features_and_margins(small_detector, fitted_reread) -> None:
+    """The recorded phi and margins before/after are the detector's on the subsampled faces,
+    whatever passes artifacts() shares to compute them."""
+    faces = per_face_faces(40, 6, 0.4)
+    art = fitted_reread.artifacts(faces, torch.device("cpu"))
+    x = faces.tensors(art["idx_sub"])[0]
+    with torch.no_grad():
+        phi = small_detector.features(x)
+        phi_bl = small_detector.features(x + fitted_reread.bleaches(x))
+        before = logit_margin(small_detector.classify(phi))
+        after = logit_margin(small_detector.classify(phi_bl))
+    np.testing.assert_allclose(art["phi_before"].astype(np.float32), phi.numpy(), rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(art["phi_after"].astype(np.float32), phi_bl.numpy(), rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(art["margin_before"], before.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(art["margin_after"], after.numpy(), rtol=1e-4, atol=1e-4)
