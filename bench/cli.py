@@ -486,8 +486,17 @@ def cmd_table(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    write_tables(tables, ctx, ResultsStore(args.results), out, formats=(args.format,))
+    store = ResultsStore(args.results)
+    _warn_if_empty(store)
+    write_tables(tables, ctx, store, out, formats=(args.format,))
     return 0
+
+
+def _warn_if_empty(store: ResultsStore) -> None:
+    """Say so when a command that only reads records finds none (a mistyped ``--results``)."""
+    if next(iter(store.runs_dir.glob("*.json")), None) is None:
+        print(f"note: no run records in {store.runs_dir} (a results folder holds them under runs/ "
+              "or records/); every cell will be empty", file=sys.stderr)
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -603,6 +612,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     load_plugins(args.plugin)
     ctx, profile = context(args)
     store = ResultsStore(args.results)
+    _warn_if_empty(store)
     text, checks = report(RecordSet(store.index(), store), ctx)
     if args.cues:
         from bench.engine import Engine

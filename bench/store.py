@@ -126,11 +126,17 @@ def check_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 class ResultsStore:
-    """Records of runs under ``root/runs``; tables under ``root/tables``."""
+    """Records of runs under ``root/runs``; tables under ``root/tables``.
+
+    A committed results folder (``results/quick_v3/``) keeps its records under ``records/``
+    instead, apart from a live ``results/runs/``: where ``root/runs`` does not exist and
+    ``root/records`` does, the store reads (and writes) there, so ``--results
+    results/quick_v3`` renders that folder's tables."""
 
     def __init__(self, root: str | Path = "results") -> None:
         self.root = Path(root)
-        self.runs_dir = self.root / "runs"
+        runs, archived = self.root / "runs", self.root / "records"
+        self.runs_dir = archived if not runs.exists() and archived.is_dir() else runs
 
     def path(self, spec: RunSpec) -> Path:
         return self.runs_dir / f"{spec.run_id}.json"

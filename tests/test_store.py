@@ -108,3 +108,24 @@ def test_record_with_undefined_auc_is_strict_json(tmp_path):
     assert rec["metrics"]["frame"]["auc"] is None and rec["metrics"]["video"]["auc"] is None
     assert "one class" in rec["metrics"]["frame"]["undefined"]
     assert "metrics.frame.eer" in rec["undefined"]
+
+
+def test_a_committed_folder_is_read_from_records_unless_runs_exists(tmp_path):
+    """results/quick_v3/ keeps its records under records/: --results pointing there reads them."""
+    live = ResultsStore(tmp_path / "live")
+    s = spec()
+    live.write(s, {"frame": {"acc": 90.0}}, timings={"total_s": 1.0})
+    (tmp_path / "committed").mkdir()
+    live.runs_dir.rename(tmp_path / "committed" / "records")
+    store = ResultsStore(tmp_path / "committed")
+    assert set(store.index()) == {s}
+    (tmp_path / "committed" / "runs").mkdir()  # a live runs/ folder wins
+    assert set(ResultsStore(tmp_path / "committed").index()) == set()
+
+
+def test_table_and_calibrate_say_when_the_folder_holds_no_records(tmp_path):
+    for command in (["table", "main"], ["calibrate"]):
+        out = subprocess.run([sys.executable, "-m", "bench", *command, "--results", str(tmp_path)],
+                             capture_output=True, text=True, check=False)
+        assert out.returncode == 0, out.stderr
+        assert "no run records in" in out.stderr and str(tmp_path) in out.stderr
