@@ -76,23 +76,42 @@ def balance_classes(faces: FaceSet, seed: int = 0, oversample: bool = False) -> 
 train_options = C.train_options  # re-exported: the profile's train section for a detector
 
 
+Recorded = dict[str, np.ndarray]  # per-face arrays a method hands back with its logits
+
+
 @torch.no_grad()
-def predict_probs(predict: Callable[[torch.Tensor], torch.Tensor], faces: FaceSet,
-                  device: torch.device, batch_size: int = 64) -> np.ndarray:
-    """Probability of "fake" for every face, in order."""
-    out = []
+def predict_outputs(predict: Callable[[torch.Tensor], Any], faces: FaceSet, device: torch.device,
+                    batch_size: int = 64) -> tuple[np.ndarray, Recorded]:
+    """Probability of "fake" for every face, in order, and what ``predict`` recorded.
+
+    ``predict`` returns logits, or ``(logits, {name: per-face tensor})`` (a method's
+    ``predict_recording``): those tensors are concatenated over the batches, in face order.
+    """
+    out: list[np.ndarray] = []
+    parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(faces), batch_size):
         x, _ = faces.tensors(slice(start, start + batch_size))
-        logits = predict(x.to(device))
+        res = predict(x.to(device))
+        logits, rec = res if isinstance(res, tuple) else (res, {})
         out.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0)
+        for k, v in rec.items():
+            parts.setdefault(k, []).append(v.detach().cpu().numpy())
+    probs = np.concatenate(out) if out else np.zeros(0)
+    return probs, {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def predict_sharing_reals(predict: Callable[[torch.Tensor], torch.Tensor], faces: FaceSet,
-                          device: torch.device, memo: dict[Any, tuple[np.ndarray, np.ndarray]],
-                          key: Any, batch_size: int = 64) -> np.ndarray:
-    """:func:`predict_probs`, with the real faces' probabilities kept in ``memo[key]`` and
-    reused while the next face set holds the same real faces (video ids and frames, in order).
+def predict_probs(predict: Callable[[torch.Tensor], Any], faces: FaceSet,
+                  device: torch.device, batch_size: int = 64) -> np.ndarray:
+    """Probability of "fake" for every face, in order."""
+    return predict_outputs(predict, faces, device, batch_size)[0]
+
+
+def predict_sharing_reals(predict: Callable[[torch.Tensor], Any], faces: FaceSet,
+                          device: torch.device, memo: dict[Any, Any],
+                          key: Any, batch_size: int = 64) -> tuple[np.ndarray, Recorded]:
+    """:func:`predict_outputs`, with the real faces' probabilities (and recorded arrays) kept in
+    ``memo[key]`` and reused while the next face set holds the same real faces (video ids and
+    frames, in order).
 
     One detector and one fitted method tested on every manipulation meet the same real test
     faces in each manipulation's cell; predicting them once saves about 3/8 of the test
@@ -109,12 +128,18 @@ def predict_sharing_reals(predict: Callable[[torch.Tensor], torch.Tensor], faces
                                                  frames.tolist())], dtype=str)
     cached = memo.get(key)
     if cached is None or not np.array_equal(cached[0], ident):
-        reals = predict_probs(predict, faces.subset(idx), device, batch_size)
-        memo[key] = cached = (ident, reals)
+        memo[key] = cached = (ident, *predict_outputs(predict, faces.subset(idx), device,
+                                                      batch_size))
+    fake_probs, fake_rec = predict_outputs(predict, faces.subset(np.flatnonzero(~real)), device,
+                                           batch_size)
     probs = np.empty(len(faces), dtype=np.float32)
-    probs[real] = cached[1]
-    probs[~real] = predict_probs(predict, faces.subset(np.flatnonzero(~real)), device, batch_size)
-    return probs
+    probs[real], probs[~real] = cached[1], fake_probs
+    recorded: Recorded = {}
+    for k in cached[2].keys() & fake_rec.keys():
+        a, b = cached[2][k], fake_rec[k]
+        recorded[k] = np.empty((len(faces), *a.shape[1:]), dtype=np.result_type(a, b))
+        recorded[k][real], recorded[k][~real] = a, b
+    return probs, recorded
 
 
 def run_arrays(faces: FaceSet, probs: np.ndarray,
@@ -195,7 +220,7 @@ class Engine:
         self._skipped: dict[tuple, dict[str, int]] = {}
         self._methods: dict[str, tuple[Any, dict[str, Any]]] = {}  # fitted, by fit key
         self._configs: dict[RunSpec, dict[str, Any]] = {}  # resolved once per spec
-        self._real_probs: dict[Any, tuple[np.ndarray, np.ndarray]] = {}  # predict_sharing_reals
+        self._real_probs: dict[Any, Any] = {}  # predict_sharing_reals' memo
         self._detectors: dict[tuple, tuple[Detector, dict[str, Any]]] = {}
         self.summary = RunSummary()
 
@@ -406,16 +431,23 @@ class Engine:
         fit_s = time.perf_counter() - t_fit
         t = self.clock.add(f"method fit ({spec.method})", t)
         t_pred = time.perf_counter()
+        # A method's predict_recording also hands back per-face arrays of the same passes,
+        # which its artifacts() then reads instead of predicting the faces again.
+        predict = getattr(method, "predict_recording", method.predict)
         if fit_flags(method)["test_time"]:  # adapts while it predicts: every face, in order
-            probs = predict_probs(method.predict, test, self.device, batch_size=TEST_BATCH_SIZE)
+            probs, recorded = predict_outputs(predict, test, self.device,
+                                              batch_size=TEST_BATCH_SIZE)
         else:
-            probs = predict_sharing_reals(
-                method.predict, test, self.device, self._real_probs,
+            probs, recorded = predict_sharing_reals(
+                predict, test, self.device, self._real_probs,
                 (fit_key, spec.dataset, spec.test_compression, size), batch_size=TEST_BATCH_SIZE)
         predict_s = time.perf_counter() - t_pred
         metrics = compute_metrics(test.labels, probs, test.video_keys)
-        arrays = run_arrays(test, probs, method.artifacts(test, self.device)
-                            if hasattr(method, "artifacts") else {})
+        extra: dict[str, np.ndarray] = {}
+        if hasattr(method, "artifacts"):
+            extra = (method.artifacts(test, self.device, recorded=recorded) if recorded
+                     else method.artifacts(test, self.device))
+        arrays = run_arrays(test, probs, extra)
         metrics = add_intervals(metrics, arrays, BootstrapConfig.from_dict(self.profile.get("intervals")))
         self.clock.add("evaluation", t)
         facts = {**facts, "method_cfg": cfg, "n_test_faces": len(test),

@@ -81,6 +81,17 @@ class Method:
         """Logits [B, 2] for faces in [0, 1]."""
         raise NotImplementedError
 
+    @torch.no_grad()
+    def predict_recording(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``(predict(x), per-face tensors)``: the default records nothing.
+
+        A method whose :meth:`artifacts` keeps arrays of the prediction's own passes (features,
+        margins) returns them here, first dimension the batch; the engine predicts the test
+        faces through this and hands the arrays, in face order, to ``artifacts(faces, device,
+        recorded=...)``, so the faces are not passed through the detector a second time.
+        """
+        return self.predict(x), {}
+
     def artifacts(self, faces: FaceSet, device: torch.device) -> dict[str, np.ndarray]:
         """Extra per-run arrays saved in the run's ``runs/<run_id>.npz`` (default: none).
 

@@ -444,12 +444,21 @@ class PixelBleach(Method):
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of the frozen detector on the bleached faces (two detector passes + the generator)."""
+        return self.predict_recording(x)[0]
+
+    @torch.no_grad()
+    def predict_recording(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """:meth:`predict`'s logits and, from the same two detector passes, what
+        :meth:`artifacts` keeps of each face: phi and the logit margin before and after."""
         self._check_input(x)
         assert self._detector is not None and self.generator is not None
         self._detector.eval()
         self.generator.eval()
-        bleached, _, _, _ = self._bleach(x.to(self._device))
-        return self._detector(bleached)
+        bleached, _, phi, logits, _ = self._bleach_pass(x.to(self._device))
+        phi_bl = self._detector.features(bleached)
+        after = self._detector.classify(phi_bl)  # self._detector(bleached)
+        return after, {"phi_before": phi, "phi_after": phi_bl,
+                       "margin_before": logit_margin(logits), "margin_after": logit_margin(after)}
 
     @torch.no_grad()
     def bleaches(self, x: torch.Tensor) -> torch.Tensor:
@@ -461,22 +470,31 @@ class PixelBleach(Method):
         return self._bleach(x)[0] - x
 
     @torch.no_grad()
-    def artifacts(self, faces: FaceSet, device: torch.device) -> dict[str, np.ndarray]:
-        """The shared Pixel Bleach arrays (BRIEF/README) on a seeded subsample of ``faces``."""
+    def artifacts(self, faces: FaceSet, device: torch.device,
+                  recorded: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """The shared Pixel Bleach arrays (BRIEF/README) on a seeded subsample of ``faces``.
+
+        ``recorded``: :meth:`predict_recording`'s arrays for every face of ``faces``, in order
+        (the engine's test prediction); the subsample is read from them instead of passing
+        its faces through the detector again. Without it, the subsample is predicted here.
+        """
         self._check_input(faces.tensors(slice(0, 1))[0] if len(faces) else torch.zeros(1, 3, 1, 1))
         assert self._detector is not None and self.generator is not None
         self._detector.eval()
         self.generator.eval()
         idx = artifact_subsample(faces.labels, N_SUBSAMPLE, self.seed)
-        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("pb", "pa", "mb", "ma")}
-        for chunk in _batches(idx, self.batch_size * 2):
-            x = faces.tensors(chunk)[0].to(self._device)
-            bleached, _, phi, logits, _ = self._bleach_pass(x)  # two detector passes, not three
-            phi_bl = self._detector.features(bleached)
-            parts["pb"].append(phi.float().cpu().numpy())
-            parts["pa"].append(phi_bl.float().cpu().numpy())
-            parts["mb"].append(logit_margin(logits).float().cpu().numpy())
-            parts["ma"].append(logit_margin(self._detector.classify(phi_bl)).float().cpu().numpy())
+        keys = ("phi_before", "phi_after", "margin_before", "margin_after")
+        if recorded is not None:
+            short = [k for k in keys if len(recorded.get(k, ())) != len(faces)]
+            if short:
+                raise ValueError(f"pixel_bleach.artifacts: recorded arrays {short} do not hold "
+                                 f"one row per face of the {len(faces)} faces")
+            parts = {k: [np.asarray(recorded[k])[idx]] for k in keys}
+        else:
+            parts = {k: [] for k in keys}
+            for chunk in _batches(idx, self.batch_size * 2):
+                for k, v in self.predict_recording(faces.tensors(chunk)[0])[1].items():
+                    parts[k].append(v.float().cpu().numpy())
         labels = np.asarray(faces.labels)[idx]
         # eight faces for pictures: the first of each class in subsample order, alternating
         by_class = [idx[labels == c] for c in (0, 1)]
@@ -488,10 +506,10 @@ class PixelBleach(Method):
         return {
             "idx_sub": idx,
             "label_sub": labels.astype(np.int8),
-            "phi_before": np.concatenate(parts["pb"]).astype(np.float16),
-            "phi_after": np.concatenate(parts["pa"]).astype(np.float16),
-            "margin_before": np.concatenate(parts["mb"]).astype(np.float32),
-            "margin_after": np.concatenate(parts["ma"]).astype(np.float32),
+            "phi_before": np.concatenate(parts["phi_before"]).astype(np.float16),
+            "phi_after": np.concatenate(parts["phi_after"]).astype(np.float16),
+            "margin_before": np.concatenate(parts["margin_before"]).astype(np.float32),
+            "margin_after": np.concatenate(parts["margin_after"]).astype(np.float32),
             "images_original": np.asarray(faces.images[pics], dtype=np.uint8),
             "images_bleach": (bleached - x).permute(0, 2, 3, 1).float().cpu().numpy().astype(np.float16),
             "images_bleached": (bleached.clamp(0, 1) * 255).round().to(torch.uint8)

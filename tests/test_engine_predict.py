@@ -1,12 +1,13 @@
 """The engine predicts the real test faces once per fitted method and reuses them across the
-manipulations' cells, with the same probabilities as predicting every face."""
+manipulations' cells, with the same probabilities (and recorded per-face arrays) as predicting
+every face."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from bench.engine import predict_probs, predict_sharing_reals
+from bench.engine import predict_outputs, predict_probs, predict_sharing_reals
 from bleachbench.datasets.faceset import FaceSet
 
 CPU = torch.device("cpu")
@@ -34,7 +35,7 @@ def test_reals_are_predicted_once_and_the_probabilities_are_unchanged():
     whole, predict, memo = whole_test_set(), CountingPredict(), {}
     for manipulation in ("FaceSwap", "Deepfakes"):
         test = whole.select_manipulation(manipulation)
-        shared = predict_sharing_reals(predict, test, CPU, memo, "key", batch_size=4)
+        shared, _ = predict_sharing_reals(predict, test, CPU, memo, "key", batch_size=4)
         np.testing.assert_array_equal(shared, predict_probs(predict, test, CPU, batch_size=4))
     assert predict.faces == (6 + 6) + 12 + 6 + 12  # reals once; each check predicted all 12 again
 
@@ -44,5 +45,33 @@ def test_other_real_faces_are_predicted_again():
     test = whole.select_manipulation("FaceSwap")
     predict_sharing_reals(predict, test, CPU, memo, "key")
     other = test.subset(np.array([1, 0, *range(2, len(test))]))  # two real faces swapped
-    got = predict_sharing_reals(predict, other, CPU, memo, "key")
+    got, _ = predict_sharing_reals(predict, other, CPU, memo, "key")
     np.testing.assert_array_equal(got, predict_probs(predict, other, CPU))
+
+
+class RecordingPredict(CountingPredict):
+    """Logits and, per face, its mean pixel and its logits: what a method's predict_recording gives."""
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        logits = super().__call__(x)
+        return logits, {"mean": x.mean(dim=(1, 2, 3)), "logits": logits}
+
+
+def test_recorded_arrays_follow_the_faces_when_reals_are_shared():
+    whole, predict, memo = whole_test_set(), RecordingPredict(), {}
+    for manipulation in ("FaceSwap", "Deepfakes"):
+        test = whole.select_manipulation(manipulation)
+        probs, rec = predict_sharing_reals(predict, test, CPU, memo, "key", batch_size=4)
+        alone, rec_alone = predict_outputs(predict, test, CPU, batch_size=5)
+        np.testing.assert_array_equal(probs, alone)
+        assert rec.keys() == {"mean", "logits"} and rec["logits"].shape == (len(test), 2)
+        for k in rec:
+            np.testing.assert_array_equal(rec[k], rec_alone[k])
+        x, _ = test.tensors(slice(0, len(test)))
+        np.testing.assert_allclose(rec["mean"], x.mean(dim=(1, 2, 3)).numpy(), rtol=1e-6)
+
+
+def test_a_plain_predict_records_nothing():
+    probs, rec = predict_outputs(CountingPredict(), whole_test_set(), CPU, batch_size=4)
+    assert rec == {} and probs.shape == (18,)

@@ -260,3 +260,22 @@ def test_artifacts_hold_each_faces_own_features_and_margins(small_detector, fitt
     np.testing.assert_allclose(art["phi_after"].astype(np.float32), phi_bl.numpy(), rtol=2e-3, atol=2e-3)
     np.testing.assert_allclose(art["margin_before"], before.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(art["margin_after"], after.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_artifacts_read_from_the_test_prediction_equal_those_predicted_again(fitted_reread) -> None:
+    """The engine predicts the test faces through predict_recording and hands its arrays to
+    artifacts(): the same arrays as artifacts() passing the subsample again, and the same
+    logits as predict(); arrays of the wrong length are refused."""
+    from bench.engine import predict_outputs
+
+    faces, cpu = per_face_faces(40, 6, 0.4), torch.device("cpu")
+    probs, recorded = predict_outputs(fitted_reread.predict_recording, faces, cpu, batch_size=16)
+    np.testing.assert_array_equal(probs, predict_outputs(fitted_reread.predict, faces, cpu, 16)[0])
+    shared = fitted_reread.artifacts(faces, cpu, recorded=recorded)
+    again = fitted_reread.artifacts(faces, cpu)
+    assert shared.keys() == again.keys()
+    for key in ("phi_before", "phi_after", "margin_before", "margin_after"):
+        np.testing.assert_allclose(shared[key].astype(np.float32), again[key].astype(np.float32),
+                                   rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="one row per face"):
+        fitted_reread.artifacts(faces, cpu, recorded={k: v[:-1] for k, v in recorded.items()})
