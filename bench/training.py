@@ -53,7 +53,9 @@ Choices (all keyword arguments where they matter):
   so the last checkpoint on disk stays the last good one.
 - Determinism: mmengine's ``randomness`` seed; ``deterministic=True`` on the
   CPU (restored afterwards). On CUDA it stays off: some backward kernels
-  (adaptive pooling) have no deterministic version and would raise.
+  (adaptive pooling) have no deterministic version and would raise. New tensors
+  are not NaN-filled (``fill_uninitialized_memory``): about 5 % of a CPU step,
+  no weight changes.
 - Quiet: the console shows warnings and, with ``progress``, a tqdm bar and one
   line per epoch; mmengine's INFO log goes to ``work_dir/<run>/<run>.log``.
 """
@@ -520,7 +522,7 @@ def train_detector(
     work_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     flags = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
-             torch.backends.cudnn.benchmark)
+             torch.backends.cudnn.benchmark, torch.utils.deterministic.fill_uninitialized_memory)
     runner = None
     try:
         runner = build_runner(
@@ -530,6 +532,10 @@ def train_detector(
             blur_p=blur_p, blur_sigma=blur_sigma, blur_quantize=blur_quantize,
             fused_adamw=fused_adamw, hooks=hooks,
         )
+        # Deterministic algorithms also fill every new empty tensor with NaN by default: about 5 %
+        # of a 64 px CPU step (EfficientNet-B4 1.08 -> 1.02 s, Xception 0.80 -> 0.76 s, one
+        # thread), and not one weight changes (same weights after 12 steps with and without).
+        torch.utils.deterministic.fill_uninitialized_memory = False
         runner.train()
         throughput = next(h for h in runner.hooks if isinstance(h, ThroughputHook))
         resumed = next(h for h in runner.hooks if isinstance(h, ScheduleGuardHook)).resumed_from
@@ -554,7 +560,8 @@ def train_detector(
         return result
     finally:
         torch.use_deterministic_algorithms(flags[0])
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = flags[1:]
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = flags[1:3]
+        torch.utils.deterministic.fill_uninitialized_memory = flags[3]
         for handler in list(runner.logger.handlers) if runner is not None else []:
             if isinstance(handler, logging.FileHandler):
                 handler.close()
