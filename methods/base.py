@@ -81,7 +81,6 @@ class Method:
         """Logits [B, 2] for faces in [0, 1]."""
         raise NotImplementedError
 
-    @torch.no_grad()
     def predict_recording(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """``(predict(x), per-face tensors)``: the default records nothing.
 
