@@ -94,8 +94,9 @@ def predict_outputs(predict: Callable[[torch.Tensor], Any], faces: FaceSet, devi
         res = predict(x.to(device))
         logits, rec = res if isinstance(res, tuple) else (res, {})
         out.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
-        for k, v in rec.items():
-            parts.setdefault(k, []).append(v.detach().cpu().numpy())
+        for k, v in rec.items():  # half floats (AMP) as float32: numpy has no bfloat16
+            v = v.detach().float() if v.is_floating_point() else v.detach()
+            parts.setdefault(k, []).append(v.cpu().numpy())
     probs = np.concatenate(out) if out else np.zeros(0)
     return probs, {k: np.concatenate(v) for k, v in parts.items()}
 

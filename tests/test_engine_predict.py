@@ -75,3 +75,13 @@ def test_recorded_arrays_follow_the_faces_when_reals_are_shared():
 def test_a_plain_predict_records_nothing():
     probs, rec = predict_outputs(CountingPredict(), whole_test_set(), CPU, batch_size=4)
     assert rec == {} and probs.shape == (18,)
+
+
+def test_recorded_half_floats_come_back_as_float32():
+    def predict(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return torch.zeros(len(x), 2), {"phi": x.mean(dim=(2, 3)).to(torch.bfloat16),
+                                        "n": torch.arange(len(x))}
+
+    _, rec = predict_outputs(predict, whole_test_set(), CPU, batch_size=4)
+    assert rec["phi"].dtype == np.float32 and rec["phi"].shape == (18, 3)
+    assert rec["n"].dtype == np.int64
