@@ -101,12 +101,6 @@ def predict_outputs(predict: Callable[[torch.Tensor], Any], faces: FaceSet, devi
     return probs, {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def predict_probs(predict: Callable[[torch.Tensor], Any], faces: FaceSet,
-                  device: torch.device, batch_size: int = 64) -> np.ndarray:
-    """Probability of "fake" for every face, in order."""
-    return predict_outputs(predict, faces, device, batch_size)[0]
-
-
 def predict_sharing_reals(predict: Callable[[torch.Tensor], Any], faces: FaceSet,
                           device: torch.device, memo: dict[Any, Any],
                           key: Any, batch_size: int = 64) -> tuple[np.ndarray, Recorded]:

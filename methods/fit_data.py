@@ -60,7 +60,7 @@ FLAGS = ("retrains_detector", "needs_labels", "needs_paired_hq_lq", "needs_compr
 FLAG_DEFAULTS = {"retrains_detector": False, "needs_labels": True, "needs_paired_hq_lq": False,
                  "needs_compression_known": False, "test_time": False,
                  "needs_detector_training": False}
-TEST_BATCH_SIZE = 64  # the engine's prediction batch (bench.engine.predict_probs)
+TEST_BATCH_SIZE = 64  # the engine's prediction batch (bench.engine.predict_outputs)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bench.engine import predict_outputs, predict_probs, predict_sharing_reals
+from bench.engine import predict_outputs, predict_sharing_reals
 from bleachbench.datasets.faceset import FaceSet
 
 CPU = torch.device("cpu")
@@ -36,7 +36,7 @@ def test_reals_are_predicted_once_and_the_probabilities_are_unchanged():
     for manipulation in ("FaceSwap", "Deepfakes"):
         test = whole.select_manipulation(manipulation)
         shared, _ = predict_sharing_reals(predict, test, CPU, memo, "key", batch_size=4)
-        np.testing.assert_array_equal(shared, predict_probs(predict, test, CPU, batch_size=4))
+        np.testing.assert_array_equal(shared, predict_outputs(predict, test, CPU, batch_size=4)[0])
     assert predict.faces == (6 + 6) + 12 + 6 + 12  # reals once; each check predicted all 12 again
 
 
@@ -46,7 +46,7 @@ def test_other_real_faces_are_predicted_again():
     predict_sharing_reals(predict, test, CPU, memo, "key")
     other = test.subset(np.array([1, 0, *range(2, len(test))]))  # two real faces swapped
     got, _ = predict_sharing_reals(predict, other, CPU, memo, "key")
-    np.testing.assert_array_equal(got, predict_probs(predict, other, CPU))
+    np.testing.assert_array_equal(got, predict_outputs(predict, other, CPU)[0])
 
 
 class RecordingPredict(CountingPredict):
