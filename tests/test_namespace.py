@@ -38,3 +38,24 @@ def test_a_package_named_datasets_does_not_clash(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ok 0" in done.stdout
     assert list((tmp_path / "results" / "runs").glob("*.json"))
+
+
+UNINSTALLED = """
+import sys
+# As on a machine where the project was never pip-installed (the GPU image's own python3):
+# drop the editable install's finder, so only the checkout on sys.path can be found.
+sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+assert not any(m.startswith("bleachbench") for m in sys.modules)
+import bleachbench.datasets.faceset as faceset
+import bleachbench.detectors, bleachbench.methods
+print(faceset.__file__)
+"""
+
+
+def test_a_checkout_that_was_never_installed_imports_its_folders() -> None:
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", UNINSTALLED], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert Path(done.stdout.strip()) == root / "datasets" / "faceset.py"
