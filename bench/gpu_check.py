@@ -20,7 +20,9 @@ then ``ddp``: a 2-process ``torchrun`` training epoch through the same
 ``train_detector(launcher="pytorch")`` that ``bench run`` uses under torchrun: NCCL
 with one GPU per process where there are two or more GPUs; with one GPU, both
 processes share it over gloo (NCCL refuses two ranks on one device); on the CPU
-(``--dry-run``) gloo. It checks that both ranks end with the same weights.
+(``--dry-run``) gloo. It checks that both ranks end with the same weights. Each
+failing rank writes its own traceback (``rank_errors``). Where the shared-GPU gloo
+run fails, ``ddp_nccl_<N>proc`` runs it again with one process per GPU over NCCL.
 
 Every detector and the DDP step run in their own subprocess with a timeout, and each
 measurement inside one is separately guarded, so a failure (out of memory, a hang,
@@ -387,13 +389,25 @@ def detector_part(name: str, device: str, plan: dict[str, Any], part_file: Path)
                            "amp_dtype": str(dev.dtype).removeprefix("torch.") if dev.amp else None,
                            "channels_last": plan["channels_last"]}
     write_json(part_file, out)
-    for key, fn in (("train", measure_train), ("inference", measure_inference),
-                    ("bleach_fit", measure_bleach), ("harness_train", measure_harness)):
+    for key, fn in MEASURES.items():
+        if key not in plan.get("measures", MEASURES):
+            continue
+        began = time.perf_counter()
         out[key] = _guarded(lambda fn=fn: fn(name, size, dev, plan))
+        # Wall time of the whole measurement: model build, warm-up (cuDNN autotuning) included.
+        out[key]["wall_s"] = round(time.perf_counter() - began, 2)
         write_json(part_file, out)
-    if isinstance(out["train"].get("img_per_s"), float) and out["harness_train"].get("img_per_s"):
+    if (isinstance(out.get("train", {}).get("img_per_s"), float)
+            and out.get("harness_train", {}).get("img_per_s")):
         out["harness_over_bare"] = round(out["harness_train"]["img_per_s"] / out["train"]["img_per_s"], 3)
     write_json(part_file, out)
+
+
+#: The measurements of one detector's part, in order (``--measures`` picks a subset).
+MEASURES: dict[str, Callable[..., dict[str, Any]]] = {
+    "train": measure_train, "inference": measure_inference,
+    "bleach_fit": measure_bleach, "harness_train": measure_harness,
+}
 
 
 def _checksum_hook() -> Any:
@@ -413,16 +427,32 @@ def _checksum_hook() -> Any:
 
 def ddp_part(device: str, plan: dict[str, Any], part_file: Path) -> None:
     """Child process under torchrun: one epoch of ``train_detector(launcher='pytorch')``."""
+    rank = int(os.environ["RANK"])
+    try:
+        _ddp_part(device, plan, part_file, rank)
+    except BaseException as exc:
+        # torchrun's own summary names only the exit code; keep every rank's traceback.
+        write_json(rank_error_file(part_file, rank), {"rank": rank, **_error(exc)})
+        raise
+
+
+def rank_error_file(part_file: Path, rank: int) -> Path:
+    """Where DDP rank ``rank`` writes its traceback when it fails."""
+    return part_file.with_name(f"{part_file.stem}.rank{rank}.error.json")
+
+
+def _ddp_part(device: str, plan: dict[str, Any], part_file: Path, rank: int) -> None:
     import torch
     import torch.distributed as dist
 
     from bench.registry import DETECTORS, build, resolve
     from bench.training import train_detector
 
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0))
+    local = int(os.environ.get("LOCAL_RANK", 0))
     if device == "cuda":
-        many = torch.cuda.device_count() >= 2
-        backend, dev = ("nccl", f"cuda:{local}") if many else ("gloo", "cuda:0")
+        # NCCL wants one GPU per process; more processes than GPUs share cuda:0 over gloo.
+        own = torch.cuda.device_count() >= int(os.environ["WORLD_SIZE"])
+        backend, dev = ("nccl", f"cuda:{local}") if own else ("gloo", "cuda:0")
         torch.cuda.set_device(torch.device(dev))
     else:
         backend, dev = "gloo", "cpu"
@@ -472,12 +502,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on the CPU with the tiny test detector and tiny sizes (what the tests run)")
     p.add_argument("--out", type=Path, default=Path("results/gpu"), help="folder for the JSON")
     p.add_argument("--detectors", default=None,
-                   help="comma list (default: the five paper detectors; tiny with --dry-run)")
+                   help="comma list (default: the five paper detectors; tiny with --dry-run); "
+                        "'none' for the DDP part alone")
     p.add_argument("--size", type=int, default=None,
                    help="input side in px for every detector (default: each detector's native size)")
     p.add_argument("--budget", type=float, default=480.0,
                    help="seconds for the whole check; later parts get what is left (default: 480)")
     p.add_argument("--skip-ddp", action="store_true", help="leave out the torchrun part")
+    p.add_argument("--measures", default=None,
+                   help="comma list of a detector's measurements to take (default: all of "
+                        + ", ".join(MEASURES) + ")")
+    p.add_argument("--ddp-detector", default=None,
+                   help="the detector of the torchrun part (default: xception; tiny with --dry-run)")
+    p.add_argument("--part-timeout", type=float, default=None,
+                   help="seconds one detector's part may take (default: the plan's, "
+                        f"{PLANS['gpu']['part_timeout']:.0f} on a GPU)")
     # internal: a child process measuring one part
     p.add_argument("--part", choices=["detector", "ddp"], help=argparse.SUPPRESS)
     p.add_argument("--name", help=argparse.SUPPRESS)
@@ -503,7 +542,17 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     plan = dict(PLANS["dry_run" if args.dry_run else "gpu"])
     if args.detectors:
-        plan["detectors"] = [d.strip() for d in args.detectors.split(",") if d.strip()]
+        plan["detectors"] = [d.strip() for d in args.detectors.split(",")
+                             if d.strip() and d.strip() != "none"]
+    if args.measures:
+        plan["measures"] = [m.strip() for m in args.measures.split(",") if m.strip()]
+        unknown = sorted(set(plan["measures"]) - set(MEASURES))
+        if unknown:
+            raise SystemExit(f"--measures: unknown {unknown}; expected some of {list(MEASURES)}")
+    if args.ddp_detector:
+        plan["ddp_detector"] = args.ddp_detector
+    if args.part_timeout:
+        plan["part_timeout"] = args.part_timeout
     if args.size:
         plan["size"] = args.size
     try:
@@ -548,17 +597,31 @@ def main(argv: list[str] | None = None) -> int:
                                                 part_file, box, env, root)
             write_json(path, report)
             print(f"  {key}: {_summary(report['parts'][key])}", flush=True)
-        if not args.skip_ddp:
+        def ddp(key: str, nproc: int) -> dict[str, Any]:
             box = min(plan["ddp_timeout"], left())
-            part_file = Path(tmp) / "ddp.json"
+            part_file = Path(tmp) / f"{key}.json"
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                   "--nproc-per-node", str(plan["ddp_nproc"]), "--module", "bench.gpu_check",
+                   "--nproc-per-node", str(nproc), "--module", "bench.gpu_check",
                    "--device", device, "--plan", json.dumps(plan), "--part", "ddp",
                    "--part-file", str(part_file)]
-            report["parts"]["ddp"] = (run_part(cmd, part_file, box, env, root) if box >= 5
-                                      else {"error": "skipped: the --budget was spent"})
+            part = (run_part(cmd, part_file, box, env, root) if box >= 5
+                    else {"error": "skipped: the --budget was spent"})
+            ranks = [json.loads(f.read_text())
+                     for f in sorted(part_file.parent.glob(f"{part_file.stem}.rank*.error.json"))]
+            if ranks:
+                part["rank_errors"] = ranks
+            report["parts"][key] = part
             write_json(path, report)
-            print(f"  ddp: {_summary(report['parts']['ddp'])}", flush=True)
+            print(f"  {key}: {_summary(part)}", flush=True)
+            return part
+
+        if not args.skip_ddp:
+            first = ddp("ddp", plan["ddp_nproc"])
+            gpus = report["env"].get("gpu_count") or 0
+            if "error" in first and device == "cuda" and gpus < plan["ddp_nproc"]:
+                # Fewer GPUs than processes (gloo on one shared GPU) failed: still prove the
+                # torchrun + NCCL + DDP path with one process per GPU.
+                ddp(f"ddp_nccl_{gpus}proc", gpus)
     report["finished"] = _now()
     report["seconds"] = round(time.perf_counter() - t0, 1)
     report["ok"] = not report["env"]["missing"] and all(

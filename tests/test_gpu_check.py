@@ -65,3 +65,37 @@ def test_a_hanging_part_is_killed_at_its_timeout_and_keeps_partial_results(tmp_p
 def test_a_missing_program_is_an_error_not_an_exception(tmp_path):
     result = run_part(["/no/such/program"], tmp_path / "p.json", timeout=5)
     assert "could not start" in result["error"]
+
+
+def _check(tmp_path: Path, *args: str) -> dict:
+    out = tmp_path / "gpu"
+    proc = subprocess.run([sys.executable, "-m", "bench.gpu_check", "--dry-run", "--out", str(out),
+                           *args], cwd=ROOT, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(next(out.glob("gpu_check_dryrun_*.json")).read_text())
+
+
+def test_measures_picks_a_subset_and_each_has_its_wall_time(tmp_path):
+    report = _check(tmp_path, "--measures", "train,inference", "--skip-ddp")
+    tiny = report["parts"]["detector:tiny"]
+    assert tiny["train"]["img_per_s"] > 0 and tiny["inference"]["img_per_s"] > 0
+    assert "bleach_fit" not in tiny and "harness_train" not in tiny
+    assert tiny["train"]["wall_s"] >= tiny["train"]["seconds"]
+    assert "ddp" not in report["parts"] and report["ok"] is True
+
+
+def test_a_failing_ddp_rank_leaves_its_own_traceback(tmp_path):
+    report = _check(tmp_path, "--detectors", "none", "--ddp-detector", "no_such_detector")
+    assert [k for k in report["parts"]] == ["ddp"] and report["ok"] is False
+    ddp = report["parts"]["ddp"]
+    assert "exit code" in ddp["error"]
+    ranks = ddp["rank_errors"]
+    assert sorted(r["rank"] for r in ranks) == [0, 1]
+    assert all("no_such_detector" in r["error"] and "Traceback" in r["traceback"] for r in ranks)
+
+
+def test_unknown_measures_are_refused(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bench.gpu_check", "--dry-run", "--measures",
+                           "train,speed", "--out", str(tmp_path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode != 0 and "speed" in proc.stderr
