@@ -220,11 +220,12 @@ class ThroughputHook(Hook):
 
     def __init__(self, progress: bool) -> None:
         self.progress, self.images, self.seconds = progress, 0, 0.0
+        self.epoch_rates: list[float] = []  # img/s of each epoch (the first pays warm-up)
         self._bar: tqdm | None = None
         self._losses: list[float] = []
 
     def before_train_epoch(self, runner) -> None:
-        self._t0, self._losses = time.perf_counter(), []
+        self._t0, self._losses, self._images0 = time.perf_counter(), [], self.images
         if self.progress and runner.rank == 0:
             self._bar = tqdm(
                 total=len(runner.train_dataloader),
@@ -241,7 +242,9 @@ class ThroughputHook(Hook):
             self._bar.update(1)
 
     def after_train_epoch(self, runner) -> None:
-        self.seconds += time.perf_counter() - self._t0
+        seconds = time.perf_counter() - self._t0
+        self.seconds += seconds
+        self.epoch_rates.append((self.images - self._images0) / max(seconds, 1e-9))
         if self._bar is not None:
             self._bar.close()
             self._bar = None
@@ -377,6 +380,14 @@ def resolve_device(device: str = "auto", launcher: str = "none") -> torch.device
         if dev.index is None:
             local = int(os.environ.get("LOCAL_RANK", 0)) if launcher != "none" else 0
             dev = torch.device("cuda", local)
+        if launcher != "none" and int(os.environ.get("LOCAL_RANK", 0)) >= torch.cuda.device_count():
+            # mmengine's Runner maps each LOCAL_RANK to its own GPU (its logger indexes the
+            # visible GPUs by it): two processes cannot share one GPU through it.
+            raise ValueError(
+                f"torchrun started local rank {os.environ['LOCAL_RANK']} but this machine has "
+                f"{torch.cuda.device_count()} GPU(s): use --nproc-per-node <= the number of "
+                f"GPUs (one process per GPU)"
+            )
     return dev
 
 
@@ -511,7 +522,8 @@ def train_detector(
 
     Returns ``{'checkpoint': path of best.pth, 'best_val_acc', 'epochs', 'seconds'
     (this call's wall time), 'img_per_s' (training throughput of this call, all
-    processes), 'resumed_from_epoch', 'device', 'amp_dtype'}``; ``detector``
+    processes), 'epoch_img_per_s' (per epoch trained in this call: the first one pays
+    cuDNN autotuning and communicator start-up on a GPU), 'resumed_from_epoch', 'device', 'amp_dtype'}``; ``detector``
     holds the best weights afterwards. Idempotent given ``work_dir``.
     """
     work_dir = Path(work_dir)
@@ -546,6 +558,7 @@ def train_detector(
             "epochs": epochs,
             "seconds": time.perf_counter() - start,
             "img_per_s": throughput.images / max(throughput.seconds, 1e-9),
+            "epoch_img_per_s": [round(r, 2) for r in throughput.epoch_rates],
             "resumed_from_epoch": resumed,
             "device": str(runner._target_device),
             "amp_dtype": amp_dtype(runner._target_device) if amp else None,

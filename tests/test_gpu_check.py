@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.gpu_check import run_part
+from bench.gpu_check import ddp_processes, run_part
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,9 +39,12 @@ def test_dry_run_writes_the_json_with_every_part(tmp_path):
         assert tiny[key]["img_per_s"] > 0, key
         assert "peak_allocated_gib" in tiny[key]
     assert tiny["bleach_fit"]["n_balanced"] > 0
+    assert tiny["bleach_fit"]["warm_img_per_s"] > 0 and tiny["bleach_fit"]["cudnn_benchmark"] is False
+    assert all(tiny[key]["wall_s"] > 0 for key in ("train", "inference", "bleach_fit", "harness_train"))
     ddp = report["parts"]["ddp"]
     assert ddp["backend"] == "gloo" and ddp["world_size"] == 2
     assert ddp["weights_equal"] is True and ddp["img_per_s"] > 0
+    assert len(ddp["epoch_img_per_s"]) == 2
 
 
 def test_a_failing_part_is_recorded_with_its_output(tmp_path):
@@ -99,3 +102,9 @@ def test_unknown_measures_are_refused(tmp_path):
                            "train,speed", "--out", str(tmp_path)], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode != 0 and "speed" in proc.stderr
+
+
+def test_ddp_starts_one_process_per_gpu_at_most():
+    assert ddp_processes("cuda", gpus=1, asked=2) == 1  # mmengine: one GPU per local rank
+    assert ddp_processes("cuda", gpus=8, asked=2) == 2
+    assert ddp_processes("cpu", gpus=0, asked=2) == 2  # gloo processes on the CPU

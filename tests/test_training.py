@@ -90,6 +90,7 @@ def test_training_lowers_the_loss_and_is_cached(tmp_path):
     assert mean_loss(det, TRAIN) < before * 0.7
     assert result["best_val_acc"] > 0.8 and result["epochs"] == 2
     assert result["img_per_s"] > 0 and result["resumed_from_epoch"] == 0
+    assert len(result["epoch_img_per_s"]) == 2 and min(result["epoch_img_per_s"]) > 0
     assert Path(result["checkpoint"]).is_file()
     assert json.loads((tmp_path / "done.json").read_text()) == result
     # a second call returns the finished run without training, and loads its best weights
@@ -212,6 +213,22 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+def test_more_torchrun_processes_than_gpus_is_a_clear_error(monkeypatch):
+    # Seen on a one-GPU H200: rank 1 died inside mmengine's logger (it indexes the GPUs by
+    # LOCAL_RANK); the harness now says what to change before mmengine is reached.
+    from bench.training import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(ValueError, match="nproc-per-node <= the number of GPUs"):
+        resolve_device("auto", "pytorch")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert resolve_device("auto", "pytorch") == torch.device("cuda", 0)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert resolve_device("cpu", "pytorch") == torch.device("cpu")  # gloo on CPUs: any count
+
+
 def test_two_process_gloo_training(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
