@@ -509,6 +509,56 @@ def _ddp_part(device: str, plan: dict[str, Any], part_file: Path, rank: int) -> 
 # ------------------------------------------------------------------------------- the parent
 
 
+def summarize(paths: list[Path]) -> str:
+    """One markdown table from several check JSONs: per detector and measurement the
+    latest value that did not fail, with the file it came from (a short lease may
+    measure in several runs)."""
+    import pandas as pd
+
+    reports = sorted(((json.loads(Path(p).read_text()), Path(p).name) for p in paths),
+                     key=lambda r: r[0]["started"])
+    cells: dict[str, dict[str, str]] = {}
+    sources: dict[str, set[str]] = {}
+    ddp: list[str] = []
+
+    def put(row: str, col: str, text: str, name: str) -> None:
+        cells.setdefault(row, {})[col] = text
+        sources.setdefault(row, set()).add(name)
+
+    for report, name in reports:
+        for key, part in report["parts"].items():
+            if key.startswith("detector:"):
+                row = f"{key.split(':', 1)[1]} ({part.get('size')} px)"
+                for m in MEASURES:
+                    v = part.get(m)
+                    if not isinstance(v, dict) or "img_per_s" not in v:
+                        continue
+                    text = f"{v['img_per_s']:g}"
+                    if v.get("warm_img_per_s"):
+                        text += f" (warm {v['warm_img_per_s']:g})"
+                    put(row, f"{m} img/s", text, name)
+                    if v.get("peak_allocated_gib") is not None:
+                        put(row, f"{m} GiB", f"{v['peak_allocated_gib']:g}", name)
+                if part.get("harness_over_bare"):
+                    put(row, "harness/bare", f"{part['harness_over_bare']:g}", name)
+            elif "img_per_s" in part:
+                ddp.append(f"- `{key}` ({name}): {part['img_per_s']:g} img/s over "
+                           f"{part['world_size']} {part['backend']} process(es) "
+                           f"({part.get('devices')}), per epoch {part.get('epoch_img_per_s') or '?'}, "
+                           f"weights equal on every rank: {part['weights_equal']}")
+            elif "error" in part:
+                ddp.append(f"- `{key}` ({name}): failed: {part['error'].splitlines()[0][:120]}"
+                           + "".join(f"; rank {r['rank']}: {r['error'][:120]}"
+                                     for r in part.get("rank_errors", [])))
+    rows = [{"detector": row, **cols, "from": ", ".join(sorted(sources[row]))}
+            for row, cols in cells.items()]
+    order = (["detector"] + [f"{m} {u}" for m in MEASURES for u in ("img/s", "GiB")]
+             + ["harness/bare", "from"])
+    frame = pd.DataFrame(rows)
+    frame = frame[[c for c in order if c in frame.columns]].fillna("not measured")
+    return frame.to_markdown(index=False) + ("\n\n" + "\n".join(ddp) if ddp else "")
+
+
 def ddp_processes(device: str, gpus: int, asked: int) -> int:
     """How many torchrun processes the DDP part starts: on a GPU, at most one per GPU.
 
@@ -534,6 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget", type=float, default=600.0,
                    help="seconds for the whole check; later parts get what is left (default: 600)")
     p.add_argument("--skip-ddp", action="store_true", help="leave out the torchrun part")
+    p.add_argument("--summary", nargs="+", type=Path, metavar="JSON",
+                   help="measure nothing: print one markdown table of these check JSONs")
     p.add_argument("--measures", default=None,
                    help="comma list of a detector's measurements to take (default: all of "
                         + ", ".join(MEASURES) + ")")
@@ -564,6 +616,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.part:
         return _child(args)
+    if args.summary:
+        print(summarize(args.summary))
+        return 0
     t0 = time.perf_counter()
     plan = dict(PLANS["dry_run" if args.dry_run else "gpu"])
     if args.detectors:
