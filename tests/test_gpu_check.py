@@ -108,3 +108,34 @@ def test_ddp_starts_one_process_per_gpu_at_most():
     assert ddp_processes("cuda", gpus=1, asked=2) == 1  # mmengine: one GPU per local rank
     assert ddp_processes("cuda", gpus=8, asked=2) == 2
     assert ddp_processes("cpu", gpus=0, asked=2) == 2  # gloo processes on the CPU
+
+
+def test_summary_merges_runs_keeping_the_latest_value_that_did_not_fail(tmp_path):
+    from bench.gpu_check import summarize
+
+    def report(started, parts):
+        return {"started": started, "parts": parts}
+
+    first = report("2026-01-01T00:00:00Z", {
+        "detector:a": {"size": 32, "train": {"img_per_s": 10.0, "peak_allocated_gib": 1.0},
+                       "harness_train": {"error": "boom"}},
+        "ddp": {"error": "exit code 1: x", "rank_errors": [{"rank": 1, "error": "IndexError: y"}]},
+    })
+    second = report("2026-01-01T01:00:00Z", {
+        "detector:a": {"size": 32, "train": {"img_per_s": 12.0, "peak_allocated_gib": 1.0},
+                       "harness_train": {"img_per_s": 9.0, "peak_allocated_gib": 2.0},
+                       "harness_over_bare": 0.75},
+    })
+    paths = []
+    for name, r in (("late.json", second), ("early.json", first)):
+        (tmp_path / name).write_text(json.dumps(r))
+        paths.append(tmp_path / name)
+    text = summarize(paths)
+    lines = text.splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    row = dict(zip(header, (c.strip() for c in lines[2].strip("|").split("|"))))
+    assert row["detector"] == "a (32 px)"
+    assert row["train img/s"] == "12" and row["harness_train img/s"] == "9"  # the later run's
+    assert row["harness/bare"] == "0.75" and row["from"] == "early.json, late.json"
+    assert "inference img/s" not in row  # no run measured it
+    assert "rank 1: IndexError: y" in text
