@@ -444,7 +444,7 @@ def _checksum_hook() -> Any:
 
 
 def ddp_part(device: str, plan: dict[str, Any], part_file: Path) -> None:
-    """Child process under torchrun: one epoch of ``train_detector(launcher='pytorch')``."""
+    """Child process under torchrun: ``ddp_epochs`` epochs of ``train_detector(launcher='pytorch')``."""
     rank = int(os.environ["RANK"])
     try:
         _ddp_part(device, plan, part_file, rank)
@@ -677,31 +677,26 @@ def main(argv: list[str] | None = None) -> int:
                                                 part_file, box, env, root)
             write_json(path, report)
             print(f"  {key}: {_summary(report['parts'][key])}", flush=True)
-        def ddp(key: str, nproc: int) -> dict[str, Any]:
+        if not args.skip_ddp:
+            nproc = ddp_processes(device, report["env"].get("gpu_count") or 0, plan["ddp_nproc"])
             box = min(plan["ddp_timeout"], left())
-            part_file = Path(tmp) / f"{key}.json"
+            part_file = Path(tmp) / "ddp.json"
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    "--nproc-per-node", str(nproc), "--module", "bench.gpu_check",
                    "--device", device, "--plan", json.dumps(plan), "--part", "ddp",
                    "--part-file", str(part_file)]
             part = (run_part(cmd, part_file, box, env, root) if box >= 5
                     else {"error": "skipped: the --budget was spent"})
-            ranks = [json.loads(f.read_text())
-                     for f in sorted(part_file.parent.glob(f"{part_file.stem}.rank*.error.json"))]
+            ranks = [json.loads(rank_error_file(part_file, r).read_text()) for r in range(nproc)
+                     if rank_error_file(part_file, r).is_file()]
             if ranks:
                 part["rank_errors"] = ranks
-            report["parts"][key] = part
-            write_json(path, report)
-            print(f"  {key}: {_summary(part)}", flush=True)
-            return part
-
-        if not args.skip_ddp:
-            nproc = ddp_processes(device, report["env"].get("gpu_count") or 0, plan["ddp_nproc"])
-            part = ddp("ddp", nproc)
             if nproc < plan["ddp_nproc"]:
                 part["note"] = (f"{nproc} process(es), one per GPU: {plan['ddp_nproc']} asked "
                                 "for, but mmengine maps each local rank to its own GPU")
-                write_json(path, report)
+            report["parts"]["ddp"] = part
+            write_json(path, report)
+            print(f"  ddp: {_summary(part)}", flush=True)
     report["finished"] = _now()
     report["seconds"] = round(time.perf_counter() - t0, 1)
     report["ok"] = not report["env"]["missing"] and all(
