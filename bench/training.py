@@ -101,9 +101,10 @@ class FaceDataset(Dataset):
     """A FaceSet as items ``{'inputs': uint8[H,W,3], 'data_samples': int64 label}``.
 
     Items stay in the FaceSet's HWC layout: collating contiguous HWC images is a plain
-    copy, where stacking CHW views of them gathered strided bytes (7.4-8.3 against 2.5 ms
-    a batch of 32 at 299 px on one CPU thread, about the harness's whole lag behind a
-    bare loop on an H200). :class:`FacePreprocessor` makes them NCHW on the device.
+    copy, where stacking CHW views of them gathered strided bytes (3.1 against 7.4-8.3 ms
+    a batch of 32 at 299 px on one CPU thread, ``tests/benchmarks/test_loader_speed.py``;
+    the old cost is about the harness's lag behind a bare loop on an H200).
+    :class:`FacePreprocessor` makes them NCHW on the device.
     """
 
     metainfo = {"classes": ("real", "fake")}
