@@ -24,9 +24,11 @@ Choices (all keyword arguments where they matter):
   update, rounded differently in the last bit (measured: 3e-8 after 20
   steps), and on CPU about 3x faster per optimiser step (F3-Net's 48 M
   parameters: 422 -> 139 ms, 1 thread), 10-15 % of a 64 px training step.
-  Off by default: the per-parameter loop (torch's CPU default) made every
-  checkpoint behind the README's numbers, and the weights differ once the
-  rounding differs. On CUDA torch already batches the loop (``foreach``).
+  Off in this function and in the ``smoke`` and ``paper`` profiles; on in
+  ``quick`` (since results/quick_v4): the weights differ from the
+  per-parameter loop's once the rounding differs, so a profile that switches
+  it trains new checkpoints (the key holds the option). On CUDA torch already
+  batches the loop (``foreach``).
 - Checkpoints under ``work_dir``: ``epoch_N.pth`` (last only, for resume),
   ``best_val_accuracy_epoch_N.pth`` and, once finished, ``best.pth`` (the best
   weights alone, a plain state_dict) and ``done.json`` (the returned dict).
