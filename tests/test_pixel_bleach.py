@@ -317,8 +317,8 @@ def test_a_nan_in_the_bleach_fit_stops_with_a_clear_error(hq_detector, tmp_path,
 
     real = PixelBleach._losses
 
-    def nan_losses(self, x, y):
-        parts = real(self, x, y)
+    def nan_losses(self, x, y, frozen=None):
+        parts = real(self, x, y, frozen)
         return {**parts, "total": parts["total"] * float("nan")}
 
     monkeypatch.setattr(PixelBleach, "_losses", nan_losses)
@@ -326,3 +326,49 @@ def test_a_nan_in_the_bleach_fit_stops_with_a_clear_error(hq_detector, tmp_path,
         PixelBleach(**FAST).fit(hq_detector, make_faces(64, 1, 0.012), make_faces(32, 2, 0.012),
                                 tmp_path, torch.device("cpu"))
     assert not (tmp_path / "done.json").exists()
+
+
+@pytest.mark.parametrize("variant,real", [("reread", False), ("paper_literal", False),
+                                          ("reread", True)])
+def test_kept_frozen_pass_gives_the_same_fit_bit_for_bit(variant, real, hq_detector, tmp_path,
+                                                         monkeypatch) -> None:
+    """The frozen detector's pass is kept from the scan (train) and the first val epoch, not
+    repeated every step: on a CPU the fit is the same to the last bit, with fewer detector
+    passes. ``frozen_cache_mb=0`` repeats the pass, as before. ``real``: MesoInception4 at
+    64 px, whose oneDNN kernels round a face differently in batches under 16 faces (the
+    offset set's last batch here), which the kept rows must not stand in for."""
+    if real:
+        from bleachbench.detectors.meso_inception4 import MesoInception4
+
+        torch.manual_seed(0)
+        hq_detector = MesoInception4().eval()
+        train, val = checkerboard_faces(75, 1, 0.012, 64), checkerboard_faces(40, 2, 0.012, 64)
+    else:
+        train, val = make_faces(96, 1, 0.012), make_faces(40, 2, 0.012)
+    calls = {"n": 0}
+    pair = PixelBleach._feature_pair
+
+    def counting(self, x):
+        calls["n"] += 1
+        return pair(self, x)
+
+    monkeypatch.setattr(PixelBleach, "_feature_pair", counting)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        fits = {}
+        for mb in (0.0, 1024.0):
+            calls["n"] = 0
+            method = PixelBleach(epochs=3, batch_size=16, base_channels=16, progress=False,
+                                 variant=variant, frozen_cache_mb=mb)
+            result = method.fit(hq_detector, train, val, tmp_path / f"mb{mb}", torch.device("cpu"))
+            fits[mb] = (method.generator.state_dict(), result["history"], calls["n"])
+    finally:
+        torch.set_num_threads(threads)
+    (state0, hist0, n0), (state1, hist1, n1) = fits[0.0], fits[1024.0]
+    assert all(torch.equal(state0[k], state1[k]) for k in state0)
+    drop = ("seconds",)
+    assert [{k: v for k, v in h.items() if k not in drop} for h in hist0] == \
+        [{k: v for k, v in h.items() if k not in drop} for h in hist1]
+    assert n1 < n0
+    assert "frozen_cache_mb" not in PixelBleach(frozen_cache_mb=0).params()  # not the fit's identity

@@ -76,3 +76,34 @@ def test_generator_alone(benchmark, setup) -> None:
         phi = detector.features(x)
         delta = compensate(phi, offset_direction(detector.classify(phi)), 0.7)
         benchmark(method.generator, delta)
+
+
+@pytest.mark.parametrize("frozen_cache_mb", [0.0, 1024.0], ids=["fresh_pass", "kept_pass"])
+def test_bleach_fit_epoch(benchmark, frozen_cache_mb, tmp_path) -> None:
+    """One fit of the quick profile's shape (64 px, batch 32, one thread): the frozen pass
+    repeated every step (``frozen_cache_mb=0``) against kept from the scan (the default).
+    Same weights to the last bit (tests/test_pixel_bleach.py); compare the two rows."""
+    import numpy as np
+
+    from bleachbench.datasets.faceset import FaceSet
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    load_builtins()
+    detector = (DETECTORS.build({"type": "xception"}) if "xception" in DETECTORS.module_dict
+                else LocalResNet()).eval()
+    rng = np.random.default_rng(0)
+    n, size = 256, 64
+    labels = (np.arange(n) % 2).astype(np.int64)
+    faces = FaceSet(rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8), labels,
+                    np.where(labels == 1, "FaceSwap", "real"), np.array([f"v{i}" for i in range(n)]))
+    benchmark.group = "bleach_fit"
+    runs = iter(range(10**6))
+
+    def fit() -> dict:
+        method = PixelBleach(epochs=2, batch_size=32, progress=False,
+                             frozen_cache_mb=frozen_cache_mb)
+        return method.fit(detector, faces, faces.subset(np.arange(64)),
+                          tmp_path / str(next(runs)), torch.device("cpu"))
+
+    assert benchmark.pedantic(fit, rounds=2, iterations=1)["best_epoch"] >= 0
