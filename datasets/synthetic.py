@@ -25,7 +25,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -201,7 +201,7 @@ class SyntheticFaces(ClipSource):
                     f"synthetic video {vid}: face boxes are for frames [{self.n_frames},{self.scene_size},"
                     f"{self.scene_size},3], got {list(frames.shape)}"
                 )
-            return list(face_boxes(self.identity(target), self.motion(target)))
+            return list(self.boxes(target))
 
         return Video(vid, manipulation, int(manipulation != REAL), load, boxes_for)
 
@@ -238,6 +238,14 @@ class SyntheticFaces(ClipSource):
     @lru_cache(maxsize=64)  # noqa: B019 - instances are few and long-lived; ~0.5 MB each
     def identity(self, index: int) -> Identity:
         return sample_identity(self._rng("identity", index), self.scene_size)
+
+    @cache  # noqa: B019 - T small tuples per identity
+    def boxes(self, index: int) -> tuple[tuple[int, int, int, int], ...]:
+        """Identity ``index``'s per-frame face boxes, the same for its real video and every
+        fake that targets it. Kept apart from :meth:`identity`, whose 64-entry cache (its
+        textures are ~0.5 MB) a face cache's sweep over hundreds of targets evicts: the
+        boxes of the test split's 2,000 videos drew an identity afresh every time."""
+        return tuple(face_boxes(self.identity(index), self.motion(index)))
 
     @lru_cache(maxsize=1024)  # noqa: B019 - a few arrays of length T
     def motion(self, index: int) -> Motion:
