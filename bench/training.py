@@ -609,7 +609,12 @@ def _read_done(work_dir: Path, epochs: int) -> dict[str, Any] | None:
         return None
     done = json.loads(done_file.read_text())
     if not Path(done["checkpoint"]).is_file():
-        return None
+        # done.json names the weights by absolute path; a results folder that was moved or
+        # copied (another disk, back from a cluster) still holds them beside it
+        here = work_dir / Path(done["checkpoint"]).name
+        if not here.is_file():
+            return None
+        done["checkpoint"] = str(here)
     if done["epochs"] != epochs:
         raise ValueError(
             f"{work_dir} holds a finished {done['epochs']}-epoch training; epochs={epochs} was "

@@ -98,8 +98,15 @@ def test_training_lowers_the_loss_and_is_cached(tmp_path):
     again = train_detector(fresh, TRAIN, VAL, tmp_path, epochs=2, hooks=[count], **KW)
     assert again == result and count.iters == 0
     assert torch.equal(fresh.head.weight, det.head.weight)
+    # a moved results folder: done.json's absolute path is gone, the weights beside it are used
+    moved = tmp_path.parent / (tmp_path.name + "_moved")
+    tmp_path.rename(moved)
+    count, fresh = _Count(), tiny()
+    there = train_detector(fresh, TRAIN, VAL, moved, epochs=2, hooks=[count], **KW)
+    assert count.iters == 0 and there["checkpoint"] == str(moved / Path(result["checkpoint"]).name)
+    assert torch.equal(fresh.head.weight, det.head.weight)
     with pytest.raises(ValueError, match="3"):
-        train_detector(tiny(), TRAIN, VAL, tmp_path, epochs=3, **KW)
+        train_detector(tiny(), TRAIN, VAL, moved, epochs=3, **KW)
 
 
 def test_same_seed_same_weights_on_cpu(tmp_path):
