@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench-speed clean-results gpu-check gpu-wheels
 
-# --no-compile: pip would byte-compile all 12,700 installed .py files (about 35 s on one core);
+# --no-compile: pip would byte-compile all 12,700 installed .py files (42 s on one busy core);
 # Python compiles the ~4,300 a run imports when it first imports them (a third of that, once).
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
