@@ -6,7 +6,8 @@ A profile (:mod:`bench.profiles`) is plain data with these sections:
 - ``faces``: the face cache (``size``, ``frames_per_video``, ``<split>_frames_per_video``,
   ``skip_first``);
 - ``train``: :func:`bench.training.train_detector`'s keyword arguments
-  (:data:`TRAIN_KEYS`), plus ``per_detector.<detector>`` with the same keys;
+  (:data:`TRAIN_KEYS`) and the engine's own training keys (:data:`ENGINE_TRAIN_KEYS`),
+  plus ``per_detector.<detector>`` with the same keys;
 - ``detector``: keyword arguments of the detectors (``pretrained``, ``weights``,
   ``drop_rate``...), given to every detector that takes them, and
   ``per_detector.<detector>`` for one detector only;
@@ -47,6 +48,10 @@ FACES_KEYS = ("size", "frames_per_video", "train_frames_per_video", "val_frames_
 # list against the signature); device, seed, progress and hooks come from the run itself.
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "amp", "channels_last", "launcher", "num_workers",
               "weight_decay", "flip", "blur_p", "blur_sigma", "blur_quantize", "fused_adamw")
+# training keys the engine applies before it calls train_detector (part of the detector key):
+# faces_per_video: train on at most this many of each training video's cached faces
+# (FaceSet.per_video; None = all), e.g. a slow detector on fewer faces than the others.
+ENGINE_TRAIN_KEYS = ("faces_per_video",)
 INTERVAL_KEYS = ("n_boot", "level", "seed", "stratify", "chunk")
 # given by the engine or housekeeping (what stays on disk), never part of a configuration
 RUNTIME_KEYS = ("progress", "keep_checkpoints")
@@ -135,7 +140,8 @@ def check_profile(profile: dict[str, Any], origin: str = "", deep: bool = False,
             raise ConfigError(f"profile section {name!r} must be a mapping{origin}, "
                               f"got {profile.get(name)!r}")
     _check_keys(profile["faces"], FACES_KEYS, "faces", origin)
-    _check_keys(profile["train"], (*TRAIN_KEYS, "per_detector"), "train", origin)
+    _check_keys(profile["train"], (*TRAIN_KEYS, *ENGINE_TRAIN_KEYS, "per_detector"), "train",
+                origin)
     _check_keys(profile.get("intervals") or {}, INTERVAL_KEYS, "intervals", origin)
     per = profile["train"].get("per_detector") or {}
     if per:
@@ -145,7 +151,8 @@ def check_profile(profile: dict[str, Any], origin: str = "", deep: bool = False,
         for det, section in per.items():
             if det not in names:
                 raise _unknown("train.per_detector", f"train.per_detector.{det}", names, origin)
-            _check_keys(section, TRAIN_KEYS, f"train.per_detector.{det}", origin)
+            _check_keys(section, (*TRAIN_KEYS, *ENGINE_TRAIN_KEYS), f"train.per_detector.{det}",
+                        origin)
     if deep:
         check_components(profile, origin, detectors)
 

@@ -290,6 +290,12 @@ class Engine:
         faces = self.profile["faces"]
         return int(faces.get(f"{split}_frames_per_video", faces["frames_per_video"]))
 
+    def train_faces_per_video(self, detector: str) -> int | None:
+        """``train.faces_per_video`` for ``detector`` (``per_detector`` first): the detector
+        trains on at most this many of each training video's cached faces (None: all)."""
+        k = C.train_options(self.profile, detector).get("faces_per_video")
+        return None if k is None else int(k)
+
     def image_size(self, detector: str) -> int:
         size = self.profile["faces"].get("size")
         return int(size) if size else int(resolve(DETECTORS, detector).input_size)
@@ -326,6 +332,7 @@ class Engine:
                     "seconds": 0.0, "key": key, "weights": det_kwargs.get("weights")}
         else:
             train = self.faces(spec.dataset, manip, spec.train_compression, "train", size)
+            train = train.per_video(self.train_faces_per_video(spec.detector))
             val = self.faces(spec.dataset, manip, spec.train_compression, "val", size)
             t = self.clock.add("faces", t)
             if manip == "all":  # four fakes per real clip: balance so accuracy means the same
@@ -369,6 +376,7 @@ class Engine:
         manip = spec.manipulation if self.per_manipulation else "all"
         size = self.image_size(spec.detector)
         hq = self.faces(spec.dataset, manip, spec.train_compression, "train", size)
+        hq = hq.per_video(self.train_faces_per_video(spec.detector))
         lq = self.faces(spec.dataset, manip, lq_compression, "train", size)
         if manip == "all":
             hq = balance_classes(hq, spec.seed, oversample=True)

@@ -75,8 +75,13 @@ PROFILES: dict[str, dict[str, Any]] = {
                       # calibration checks in seeds 0-2 (4 / 4 / 4 before); 70 % up to 3.0: FP 238
                       # and a gain of at most 8, but Face2Face and NeuralTextures below the C23
                       # bar (seed 0, 2 epochs).
+                      # faces_per_video 2: F3-Net, the slowest to train (two Xceptions), trains on
+                      # two of each clip's three faces (frames 1 and 11; since 2026-12-01,
+                      # results/quick_v5): 280 steps, not 420, about 210 s of the cold make run's
+                      # work; at C23 it kept 94.0 / 92.5 / 96.0 / 88.5 in seed 0
+                      # (results/train_frames_probe), where the other detectors fell to 88-90.
                       "f3net": {"epochs": 2, "blur_p": 0.6, "blur_quantize": True,
-                                "blur_sigma": (0.4, 2.5)},
+                                "blur_sigma": (0.4, 2.5), "faces_per_video": 2},
                       # ResNet-50 learns more slowly than Xception (val 0.62 / 0.83 / 0.90 after
                       # epochs 1-3): with 3 epochs it missed the C23 bar in seeds 0-2.
                       "resnet50": {"epochs": 5},

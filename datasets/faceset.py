@@ -53,6 +53,29 @@ class FaceSet:
             fi,
         )
 
+    def per_video(self, k: int | None) -> FaceSet:
+        """At most ``k`` faces of each video (manipulation and video id), evenly spaced in the
+        set's order (positions ``round(linspace(0, n - 1, k))`` of a video's ``n`` faces: the
+        first and the last kept); ``None``, or ``k`` at least a video's count, keeps them all.
+        Faces keep their order. A cache of frames 1, 6, 11 per clip with ``k = 2`` gives
+        frames 1 and 11, the very faces a 2-frame cache holds (``sample_indices``)."""
+        if k is None:
+            return self
+        if int(k) < 1:
+            raise ValueError(f"faces per video must be >= 1 (or None for all), got {k!r}")
+        keys = np.char.add(np.char.add(self.manipulations.astype(str), "/"),
+                           self.video_ids.astype(str))
+        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        if counts.max(initial=0) <= int(k):
+            return self
+        keep = np.zeros(len(self), dtype=bool)
+        order = np.argsort(inverse, kind="stable")  # each video's faces, in set order
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        for start, n in zip(starts.tolist(), counts.tolist()):
+            pos = np.unique(np.round(np.linspace(0, n - 1, min(n, int(k)))).astype(np.int64))
+            keep[order[start + pos]] = True
+        return self.subset(np.flatnonzero(keep))
+
     def select_manipulation(self, manipulation: str) -> FaceSet:
         """Real faces plus the fakes of one manipulation."""
         keep = (self.manipulations == "real") | (self.manipulations == manipulation)

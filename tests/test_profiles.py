@@ -27,3 +27,62 @@ def test_quick_profile_has_enough_test_videos_for_tight_intervals():
     train, val, test = profile["dataset"]["split_sizes"]
     assert 2 * test >= 800  # real + fake videos per manipulation
     assert profile["faces"]["test_frames_per_video"] >= 1
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_detector_may_train_on_fewer_of_each_videos_faces(tmp_path, monkeypatch):
+    """``train.per_detector.<name>.faces_per_video``: that detector trains on 2 of each
+    training video's 3 cached faces (the first and the last), the others on all 3; the option
+    is part of its checkpoint key."""
+    import bench.training
+    from bench.config import detector_key, run_config
+    from bench.spec import RunSpec
+
+    seen: dict[str, object] = {}
+
+    def capture(model, train, val, work_dir, **kwargs):
+        seen["train"], seen["val"] = train, val
+        raise _Stop
+
+    monkeypatch.setattr(bench.training, "train_detector", capture)
+    profile = get_profile("smoke", {"dataset.n_identities": 12,
+                                    "train.per_detector": {"tiny": {"faces_per_video": 2}}})
+    engine = Engine(profile, tmp_path, "cpu", progress=False)
+    spec = RunSpec(dataset="synthetic", manipulation="FaceSwap", detector="tiny", method="none",
+                   train_compression="c23", test_compression="c40", seed=0)
+    try:
+        engine.detector(spec)
+    except _Stop:
+        pass
+    cached = engine.faces("synthetic", "all", "c23", "train", engine.image_size("tiny"))
+    frames = cached.frame_index.reshape(-1, 3)  # every video's three faces, in order
+    train = seen["train"]
+    kept = set(zip(train.video_ids.tolist(), train.manipulations.tolist(),
+                   train.frame_index.tolist()))
+    expected = {(v, m, f) for v, m, row in zip(cached.video_ids[::3].tolist(),
+                                               cached.manipulations[::3].tolist(), frames.tolist())
+                for f in (row[0], row[2])}
+    assert kept == expected  # balancing repeats real faces, never brings back a dropped one
+    assert len(seen["val"]) > 0 and set(seen["val"].frame_index.tolist()) == set(
+        cached.frame_index.tolist())  # validation keeps every face
+
+    ds = {"type": "synthetic"}
+    key = lambda p: detector_key(run_config(p, spec, ds), fingerprint="f", manipulation="all",  # noqa: E731
+                                 compression="c23", frames={"train": 3, "val": 3}, size=48)
+    assert key(profile) != key(get_profile("smoke", {"dataset.n_identities": 12}))
+
+
+def test_faces_per_video_must_be_positive():
+    import numpy as np
+    import pytest
+
+    from bleachbench.datasets.faceset import FaceSet
+
+    faces = FaceSet(np.zeros((3, 4, 4, 3), np.uint8), np.zeros(3, np.int64),
+                    np.array(["real"] * 3), np.array(["a", "a", "b"]), np.array([1, 2, 1]))
+    assert len(faces.per_video(1)) == 2 and faces.per_video(None) is faces
+    with pytest.raises(ValueError, match="faces per video must be >= 1"):
+        faces.per_video(0)
