@@ -190,6 +190,26 @@ def data_fingerprint(record: dict[str, Any] | None) -> str | None:
     return None
 
 
+def _flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(cfg, dict):
+        return {prefix: cfg}
+    out: dict[str, Any] = {}
+    for k, v in cfg.items():
+        out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
+
+
+def config_changes(old: dict[str, Any] | None, new: dict[str, Any],
+                   ignore: tuple[str, ...] = ()) -> list[str]:
+    """The dotted keys whose values differ between a record's resolved configuration and the
+    one a run would use now (JSON values: a tuple equals its list), ``ignore`` left out; an
+    empty list for a record without one (written before records held it)."""
+    if not old:
+        return []
+    a, b = _flatten(old), _flatten(json.loads(json.dumps(new, default=str)))
+    return sorted(k for k in a.keys() | b.keys() if k not in ignore and a.get(k) != b.get(k))
+
+
 class Engine:
     """Runs specs under one profile, writing records to ``results``."""
 
@@ -472,6 +492,13 @@ class Engine:
             config=json.loads(json.dumps(self.config(spec), default=str)),
         )
 
+    def changed_config(self, spec: RunSpec, record: dict[str, Any]) -> list[str]:
+        """What differs between ``record``'s configuration and ``spec``'s now (a method's
+        ``runtime_keys``, e.g. a cache budget, never count)."""
+        runtime = getattr(resolve(METHODS, spec.method), "runtime_keys", ())
+        return config_changes(record.get("config"), self.config(spec),
+                              ignore=tuple(f"method.{k}" for k in runtime))
+
     def check(self, specs: Sequence[RunSpec]) -> None:
         """Everything a grid needs, checked before any work: the configuration against the
         components' signatures, every name (detector, method, compression, manipulation)."""
@@ -491,13 +518,24 @@ class Engine:
             if record is not None and not force:
                 old = data_fingerprint(record)
                 new = self.fingerprint(spec.dataset)
-                if old is None or old == new:
-                    self.summary.skipped.append(spec.run_id)
-                    continue
-                moved = self.store.set_aside(spec, old)
-                tqdm.write(f"{spec.run_id}: its record was made on other data ({old}; the dataset "
-                           f"is now {new}, e.g. a new renderer version): moved to {moved}, "
-                           "running it again")
+                if old is not None and old != new:
+                    moved = self.store.set_aside(spec, old)
+                    tqdm.write(f"{spec.run_id}: its record was made on other data ({old}; the "
+                               f"dataset is now {new}, e.g. a new renderer version): moved to "
+                               f"{moved}, running it again")
+                else:
+                    # Records are named by the run (detector, method, ...), not by every setting
+                    # behind it: a profile whose defaults changed (a new release) must not serve
+                    # the old numbers as the new ones.
+                    changed = self.changed_config(spec, record)
+                    if not changed:
+                        self.summary.skipped.append(spec.run_id)
+                        continue
+                    moved = self.store.set_aside(spec, "config-" + C.digest(record["config"], 8))
+                    more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+                    tqdm.write(f"{spec.run_id}: its record was made with another configuration "
+                               f"({', '.join(changed[:3])}{more} differ): moved to {moved}, "
+                               "running it again")
             todo.append(spec)
         # Group by detector so each is trained once and kept in memory while it is used.
         todo.sort(key=lambda s: (s.detector, s.seed, s.manipulation, s.method != "none", s.method))

@@ -103,6 +103,30 @@ def test_a_record_made_on_other_data_is_set_aside_and_run_again(smoke_results, c
                              "checkpoints": {"detector": "/w/model.pth"}}) is None
 
 
+def test_a_record_made_with_other_settings_is_set_aside_and_run_again(smoke_results, capsys):
+    """Records are named by the run, not by every setting: one made under other defaults (an
+    older profile) is not served as today's; a method's runtime key (a cache budget) is no
+    other setting."""
+    args = ["run", "--method", "pixel_bleach", "--detector", "tiny", "--profile", "smoke",
+            "--manipulation", "FaceSwap", "--results", str(smoke_results), "--quiet"]
+    none = next((smoke_results / "runs").glob("none-tiny-FaceSwap-c40-*.json"))
+    bleach = next((smoke_results / "runs").glob("pixel_bleach-tiny-FaceSwap-c40-*.json"))
+    record = json.loads(none.read_text())
+    record["config"]["train"]["lr"] = 0.123  # as if the profile's default had been another
+    none.write_text(json.dumps(record))
+    other = json.loads(bleach.read_text())
+    other["config"]["method"]["frozen_cache_mb"] = 1.0
+    bleach.write_text(json.dumps(other))
+    capsys.readouterr()
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert "ran 1 run(s), skipped 2" in out.out
+    assert "made with another configuration (train.lr differ)" in out.out + out.err
+    stale = list((smoke_results / "runs" / "stale").glob(f"{none.stem}.config-*.json"))
+    assert len(stale) == 1 and json.loads(stale[0].read_text())["config"]["train"]["lr"] == 0.123
+    assert json.loads(none.read_text())["config"]["train"]["lr"] != 0.123
+
+
 @pytest.mark.parametrize("flush", [True, False])
 def test_the_engine_flushes_denormals_unless_told_not_to(flush):
     import torch
