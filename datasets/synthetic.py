@@ -118,6 +118,9 @@ class SyntheticFaces(ClipSource):
         self._width = max(3, len(str(self.n_identities - 1)))
         self.cache_root = Path(cache_dir) / self.fingerprint()
         self.renders = 0  # clips rendered by this instance (not read from the cache)
+        # The face layer of the last real clip rendered, (target, FaceLayer): its fakes, rendered
+        # next by prepare(), start from the very same layer (render_face is deterministic).
+        self._real_face: tuple[int, object] | None = None
         self._compressors: dict[str, object] = {}
 
     # -- identity of the content -------------------------------------------------------
@@ -296,10 +299,11 @@ class SyntheticFaces(ClipSource):
         """Render one clip; a fake renders all four manipulations of its pair (shared face layers)."""
         if manipulation == REAL:
             self.renders += 1
-            frames, _ = render_scene(
+            frames, face = render_scene(
                 self.identity(target), self.motion(target), self._rng("camera", target),
                 *self.camera_settings(target),
             )
+            self._real_face = (target, face)
             return frames
         assert source is not None
         base = Pair(
@@ -313,6 +317,8 @@ class SyntheticFaces(ClipSource):
             blur=self.camera_settings(target)[0],
             noise=self.camera_settings(target)[1],
         )
+        if self._real_face is not None and self._real_face[0] == target:
+            base.layers["target"] = self._real_face[1]  # render_face(target, its motion) again
         wanted = None
         for name, forge in MANIPULATIONS.items():
             path = self._path(name, target, source)

@@ -207,3 +207,32 @@ def test_noise_match_puts_grain_back_on_a_deepfake_face(tmp_path):
         return float(np.abs(np.diff(crop, axis=2)).mean())
 
     assert face_grain(noise_match=(1.0, 1.0)) > face_grain(noise_match=(0.0, 0.0)) * 1.2
+
+
+def test_fakes_reuse_their_real_clips_face_layer_bit_for_bit(tmp_path):
+    """A pair's fakes start from the face layer of the real clip rendered just before them
+    (one render_face fewer per pair); the clips equal those rendered without it."""
+    import bleachbench.datasets.synthetic_manipulations as manip
+
+    kept = SyntheticFaces(**TINY, cache_dir=tmp_path / "kept")
+    fresh = SyntheticFaces(**TINY, cache_dir=tmp_path / "fresh")
+    a, b = kept.pairs["train"][0]
+    calls = []
+    original = manip.render_face
+
+    def counted(*args):
+        calls.append(args)
+        return original(*args)
+
+    manip.render_face = counted
+    try:
+        kept._prepare_pair((a, b))
+        fresh.raw(REAL, a, None)
+        fresh._real_face = None  # as if the real clip had been read from the cache
+        fresh._prepare_pair((a, b))
+    finally:
+        manip.render_face = original
+    assert len(calls) == 2 + 3  # swapped and driven; then target, swapped and driven
+    for name in (REAL, *FFPP_MANIPULATIONS):
+        source = None if name == REAL else b
+        assert np.array_equal(kept.raw(name, a, source), fresh.raw(name, a, source)), name
