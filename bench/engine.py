@@ -210,6 +210,32 @@ def config_changes(old: dict[str, Any] | None, new: dict[str, Any],
     return sorted(k for k in a.keys() | b.keys() if k not in ignore and a.get(k) != b.get(k))
 
 
+def _cell(spec: RunSpec) -> tuple:
+    """What a run's test predictions of the frozen detector depend on besides the method."""
+    return (spec.dataset, spec.manipulation, spec.detector, spec.train_compression,
+            spec.test_compression, spec.profile, spec.options, spec.seed)
+
+
+def frozen_pass_cells(specs: Sequence[RunSpec]) -> dict[RunSpec, RunSpec]:
+    """The specs of methods that predict with the frozen detector as it is (``none``,
+    ``predicts_frozen_detector``) whose test faces a method that records that very pass
+    (``records_frozen_prob``, the bleach) also predicts: spec -> the first such method's spec.
+    Run after it, in the same process, they take its numbers instead of a pass of their own."""
+    from bench.registry import registered_names
+
+    def flag(method: str, name: str) -> bool:
+        if method not in registered_names(METHODS):
+            return False
+        return bool(getattr(resolve(METHODS, method), name, False))
+
+    sources: dict[tuple, RunSpec] = {}
+    for spec in specs:
+        if flag(spec.method, "records_frozen_prob"):
+            sources.setdefault(_cell(spec), spec)
+    return {spec: sources[_cell(spec)] for spec in specs
+            if _cell(spec) in sources and flag(spec.method, "predicts_frozen_detector")}
+
+
 class Engine:
     """Runs specs under one profile, writing records to ``results``."""
 
@@ -236,6 +262,9 @@ class Engine:
         self._methods: dict[str, tuple[Any, dict[str, Any]]] = {}  # fitted, by fit key
         self._configs: dict[RunSpec, dict[str, Any]] = {}  # resolved once per spec
         self._real_probs: dict[Any, Any] = {}  # predict_sharing_reals' memo
+        # P(fake) of the frozen detector on a test set, as a method recorded it from its own
+        # frozen pass (records_frozen_prob): (checkpoint, cell) -> (probs, the run that made them)
+        self._frozen_probs: dict[tuple, tuple[np.ndarray, str]] = {}
         self._detectors: dict[tuple, tuple[Detector, dict[str, Any]]] = {}
         self.summary = RunSummary()
 
@@ -457,7 +486,15 @@ class Engine:
         # A method's predict_recording also hands back per-face arrays of the same passes,
         # which its artifacts() then reads instead of predicting the faces again.
         predict = getattr(method, "predict_recording", method.predict)
-        if fit_flags(method)["test_time"]:  # adapts while it predicts: every face, in order
+        cell = (str(det_info["checkpoint"]), spec.dataset, spec.manipulation,
+                spec.test_compression, size, len(test))
+        taken_from = None
+        if getattr(method, "predicts_frozen_detector", False) and cell in self._frozen_probs:
+            # The detector's own pass on these faces, already made by a method that records it
+            # (e.g. the bleach's frozen pass): the same numbers, batch for batch, not recomputed.
+            probs, taken_from = self._frozen_probs[cell]
+            recorded = {}
+        elif fit_flags(method)["test_time"]:  # adapts while it predicts: every face, in order
             probs, recorded = predict_outputs(predict, test, self.device,
                                               batch_size=TEST_BATCH_SIZE)
         else:
@@ -465,6 +502,9 @@ class Engine:
                 predict, test, self.device, self._real_probs,
                 (fit_key, spec.dataset, spec.test_compression, size), batch_size=TEST_BATCH_SIZE)
         predict_s = time.perf_counter() - t_pred
+        if getattr(method, "records_frozen_prob", False) and "frozen_prob" in recorded:
+            self._frozen_probs[cell] = (np.asarray(recorded["frozen_prob"], dtype=np.float32),
+                                        spec.run_id)
         metrics = compute_metrics(test.labels, probs, test.video_keys)
         extra: dict[str, np.ndarray] = {}
         if hasattr(method, "artifacts"):
@@ -479,6 +519,8 @@ class Engine:
                  "flush_denormal": self.flush_denormal,
                  "detector_best_val_acc": det_info.get("best_val_acc"),
                  "detector_resumed_from_epoch": det_info.get("resumed_from_epoch", 0),
+                 **({"predictions_from": f"the frozen detector pass recorded by {taken_from}"}
+                    if taken_from else {}),
                  "skipped_videos": {split: self.skipped(spec, c, split, size) for split, c in
                                     (("train", fit_c), ("val", fit_c),
                                      ("test", spec.test_compression))}}
@@ -537,8 +579,11 @@ class Engine:
                                f"({', '.join(changed[:3])}{more} differ): moved to {moved}, "
                                "running it again")
             todo.append(spec)
-        # Group by detector so each is trained once and kept in memory while it is used.
-        todo.sort(key=lambda s: (s.detector, s.seed, s.manipulation, s.method != "none", s.method))
+        # Group by detector so each is trained once and kept in memory while it is used; a
+        # `none` cell that another method's frozen pass covers runs after it (frozen_pass_cells).
+        later = frozen_pass_cells(todo)
+        todo.sort(key=lambda s: (s.detector, s.seed, s.manipulation, s in later,
+                                 s.method != "none", s.method))
         bar = tqdm(todo, desc="runs", unit="run", disable=not self.progress or not todo)
         for spec in bar:
             bar.set_postfix_str(f"{spec.detector}/{spec.manipulation}/{spec.method}/{spec.test_compression}")

@@ -122,11 +122,21 @@ def split_group(group: Sequence[RunSpec], profile: dict[str, Any]) -> list[list[
     """A detector group as tasks: first the specs of method ``none`` (the task that trains or
     loads the detector; the first fit's specs if there is no ``none``), then one task per
     method fit, in first-seen order. The other tasks need the first's detector, never each
-    other's work: a fit and every cell it predicts stay in one task."""
+    other's work: a fit and every cell it predicts stay in one task, and so do the ``none``
+    cells whose predictions it makes anyway (:func:`bench.engine.frozen_pass_cells`)."""
+    from bench.engine import frozen_pass_cells
+
     fits: dict[tuple, list[RunSpec]] = defaultdict(list)
     plain: list[RunSpec] = []
+    # A `none` cell that a fit's own frozen pass predicts (the bleach's) goes with that fit:
+    # in one process its numbers are taken from that pass, not computed again.
+    follows = frozen_pass_cells(group)
     for spec in group:
+        if spec in follows:
+            continue
         (plain if spec.method == "none" else fits[fit_group(spec, profile)]).append(spec)
+    for spec, source in follows.items():
+        fits[fit_group(source, profile)].append(spec)
     tasks = list(fits.values())
     return [plain, *tasks] if plain else tasks
 

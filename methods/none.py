@@ -22,6 +22,10 @@ class NoRemedy(Method):
     needs_labels: ClassVar[bool] = False  # it learns nothing
     needs_fit_faces: ClassVar[bool] = False  # nor reads any face: no LQ train/val is built
     config_keys: ClassVar[tuple[str, ...]] = ()
+    # Its predictions are the frozen detector's own forward pass on the faces as given: the
+    # engine may take them from a method that records that very pass ("frozen_prob",
+    # records_frozen_prob) on the same test faces, instead of passing them once more.
+    predicts_frozen_detector: ClassVar[bool] = True
 
     def __init__(self, **unknown: Any) -> None:
         reject_unknown_options("none", unknown, self.config_keys)

@@ -286,6 +286,10 @@ class PixelBleach(Method):
     )  # fmt: skip
     #: keys that change how fast a fit runs, never what it computes: not in ``params()``
     runtime_keys: ClassVar[tuple[str, ...]] = ("frozen_cache_mb",)
+    # predict_recording records "frozen_prob", the unmodified detector's P(fake) on the faces
+    # as given, from the frozen pass it makes anyway: the engine takes the `none` cells of the
+    # same faces from it instead of passing them through the detector once more (bench/engine.py).
+    records_frozen_prob: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -484,8 +488,12 @@ class PixelBleach(Method):
         bleached, _, phi, logits, _ = self._bleach_pass(x.to(self._device))
         phi_bl = self._detector.features(bleached)
         after = self._detector.classify(phi_bl)  # self._detector(bleached)
+        # logits = classify(features(x)) = the detector's forward on x: P(fake) as the engine
+        # computes it for `none` (predict_outputs), batch for batch.
+        frozen_prob = torch.softmax(logits.float(), dim=1)[:, 1]
         return after, {"phi_before": phi, "phi_after": phi_bl,
-                       "margin_before": logit_margin(logits), "margin_after": logit_margin(after)}
+                       "margin_before": logit_margin(logits), "margin_after": logit_margin(after),
+                       "frozen_prob": frozen_prob}
 
     @torch.no_grad()
     def bleaches(self, x: torch.Tensor) -> torch.Tensor:
@@ -520,8 +528,9 @@ class PixelBleach(Method):
         else:
             parts = {k: [] for k in keys}
             for chunk in _batches(idx, self.batch_size * 2):
-                for k, v in self.predict_recording(faces.tensors(chunk)[0])[1].items():
-                    parts[k].append(v.float().cpu().numpy())
+                recorded_here = self.predict_recording(faces.tensors(chunk)[0])[1]
+                for k in keys:
+                    parts[k].append(recorded_here[k].float().cpu().numpy())
         labels = np.asarray(faces.labels)[idx]
         # eight faces for pictures: the first of each class in subsample order, alternating
         by_class = [idx[labels == c] for c in (0, 1)]

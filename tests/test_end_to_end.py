@@ -38,6 +38,30 @@ def test_run_writes_one_record_per_cell(smoke_results):
     assert all("best_val_acc" in r["facts"] for r in bleach)
 
 
+def test_none_cells_from_the_bleachs_frozen_pass_equal_a_pass_of_their_own(smoke_results, capsys):
+    """The run's `none` cells at the bleach's test compression take their numbers from the
+    bleach's own frozen pass on the same faces; a `none` run by itself gives the same bits."""
+    import numpy as np
+
+    store = ResultsStore(smoke_results)
+
+    def none_c40():
+        return next(r for r in store.records() if r["spec"]["method"] == "none"
+                    and r["spec"]["manipulation"] == "NeuralTextures"
+                    and r["spec"]["test_compression"] == "c40")
+
+    taken = none_c40()
+    assert "pixel_bleach-tiny-NeuralTextures-c40" in taken["facts"]["predictions_from"]
+    probs = store.arrays(taken)["prob"]
+    assert main(["run", "--method", "none", "--detector", "tiny", "--profile", "smoke",
+                 "--manipulation", "NeuralTextures", "--test-compression", "c40", "--force",
+                 "--results", str(smoke_results), "--quiet"]) == 0
+    own = none_c40()
+    assert "predictions_from" not in own["facts"]
+    assert np.array_equal(store.arrays(own)["prob"], probs)
+    assert own["metrics"]["frame"] == taken["metrics"]["frame"]
+
+
 def test_per_face_arrays_saved_beside_each_record(smoke_results):
     store = ResultsStore(smoke_results)
     for r in store.records():
