@@ -98,6 +98,14 @@ def test_second_run_skips_and_force_reruns(smoke_results, capsys):
     assert json.loads(path.read_text())["run_id"] == path.stem
 
 
+def _run_said(args: list[str], capsys) -> str:
+    """Run ``args`` (it must succeed); what it printed, stdout and stderr together."""
+    capsys.readouterr()
+    assert main(args) == 0
+    out = capsys.readouterr()
+    return out.out + out.err
+
+
 def test_a_record_made_on_other_data_is_set_aside_and_run_again(smoke_results, capsys):
     args = ["run", "--method", "none", "--detector", "tiny", "--profile", "smoke",
             "--manipulation", "FaceSwap", "--test-compression", "c40",
@@ -114,11 +122,9 @@ def test_a_record_made_on_other_data_is_set_aside_and_run_again(smoke_results, c
     record["checkpoints"]["detector"] = str(smoke_results / "checkpoints" /
                                             "synthetic-synthetic-000000000000" / "x" / "best.pth")
     path.write_text(json.dumps(record))
-    capsys.readouterr()
-    assert main(args) == 0
-    out = capsys.readouterr()
-    assert "ran 1 run(s)" in out.out
-    assert "made on other data (synthetic-000000000000" in out.out + out.err
+    said = _run_said(args, capsys)
+    assert "ran 1 run(s)" in said
+    assert "made on other data (synthetic-000000000000" in said
     stale = smoke_results / "runs" / "stale" / f"{path.stem}.synthetic-000000000000.json"
     assert json.loads(stale.read_text())["checkpoints"] == record["checkpoints"]  # kept, not lost
     assert json.loads(path.read_text())["facts"]["data_fingerprint"] != "synthetic-000000000000"
@@ -141,11 +147,9 @@ def test_a_record_made_with_other_settings_is_set_aside_and_run_again(smoke_resu
     other = json.loads(bleach.read_text())
     other["config"]["method"]["frozen_cache_mb"] = 1.0
     bleach.write_text(json.dumps(other))
-    capsys.readouterr()
-    assert main(args) == 0
-    out = capsys.readouterr()
-    assert "ran 1 run(s), skipped 2" in out.out
-    assert "made with another configuration (train.lr differ)" in out.out + out.err
+    said = _run_said(args, capsys)
+    assert "ran 1 run(s), skipped 2" in said
+    assert "made with another configuration (train.lr differ)" in said
     stale = list((smoke_results / "runs" / "stale").glob(f"{none.stem}.config-*.json"))
     assert len(stale) == 1 and json.loads(stale[0].read_text())["config"]["train"]["lr"] == 0.123
     assert json.loads(none.read_text())["config"]["train"]["lr"] != 0.123
