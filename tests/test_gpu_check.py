@@ -93,7 +93,10 @@ def test_a_failing_ddp_rank_leaves_its_own_traceback(tmp_path):
     ddp = report["parts"]["ddp"]
     assert "exit code" in ddp["error"]
     ranks = ddp["rank_errors"]
-    assert sorted(r["rank"] for r in ranks) == [0, 1]
+    # Both ranks fail the same way; torchrun stops the other rank as soon as one has failed,
+    # so on a loaded machine the slower rank may be killed before it writes its own file
+    # (CI at 145344d: only rank 0's). Every rank that did fail wrote its own traceback.
+    assert ranks and {r["rank"] for r in ranks} <= {0, 1}
     assert all("no_such_detector" in r["error"] and "Traceback" in r["traceback"] for r in ranks)
 
 
