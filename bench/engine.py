@@ -38,6 +38,7 @@ from bench.store import ResultsStore
 from bleachbench.datasets.base import ClipSource
 from bleachbench.datasets.faceset import FaceSet
 from bleachbench.detectors.base import Detector
+from bleachbench.methods.base import fake_probability
 from bleachbench.methods.fit_data import TEST_BATCH_SIZE, build_fit_data, hand_over
 from bleachbench.methods.fit_data import flags as fit_flags
 
@@ -93,7 +94,7 @@ def predict_outputs(predict: Callable[[torch.Tensor], Any], faces: FaceSet, devi
         x, _ = faces.tensors(slice(start, start + batch_size))
         res = predict(x.to(device))
         logits, rec = res if isinstance(res, tuple) else (res, {})
-        out.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
+        out.append(fake_probability(logits).cpu().numpy())
         for k, v in rec.items():  # half floats (AMP) as float32: numpy has no bfloat16
             v = v.detach().float() if v.is_floating_point() else v.detach()
             parts.setdefault(k, []).append(v.cpu().numpy())
@@ -223,10 +224,10 @@ def frozen_pass_cells(specs: Sequence[RunSpec]) -> dict[RunSpec, RunSpec]:
     Run after it, in the same process, they take its numbers instead of a pass of their own."""
     from bench.registry import registered_names
 
+    known = set(registered_names(METHODS))
+
     def flag(method: str, name: str) -> bool:
-        if method not in registered_names(METHODS):
-            return False
-        return bool(getattr(resolve(METHODS, method), name, False))
+        return method in known and bool(getattr(resolve(METHODS, method), name, False))
 
     sources: dict[tuple, RunSpec] = {}
     for spec in specs:

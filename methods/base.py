@@ -26,6 +26,13 @@ from bleachbench.detectors.base import Detector
 from bleachbench.methods.fit_data import FitData, is_old_style_fit
 
 
+def fake_probability(logits: torch.Tensor) -> torch.Tensor:
+    """P(fake) per face from two-class logits, in float32: the one expression the engine's
+    test predictions and a method's record of the frozen pass (``frozen_prob``) share, so that
+    a ``none`` cell taken from that record equals its own pass to the bit."""
+    return torch.softmax(logits.float(), dim=1)[:, 1]
+
+
 def reject_unknown_options(method: str, unknown: dict[str, Any], valid: tuple[str, ...]) -> None:
     """Raise ``TypeError`` naming the unknown options and the valid ones (a no-op if none)."""
     if unknown:

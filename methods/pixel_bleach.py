@@ -143,7 +143,7 @@ from bench.errors import check_finite
 from bench.registry import METHODS
 from bleachbench.datasets.faceset import FaceSet
 from bleachbench.detectors.base import Detector
-from bleachbench.methods.base import Method, reject_unknown_options
+from bleachbench.methods.base import Method, fake_probability, reject_unknown_options
 from bleachbench.methods.bleach_generator import (
     NORMS,
     BleachGenerator,
@@ -490,7 +490,7 @@ class PixelBleach(Method):
         after = self._detector.classify(phi_bl)  # self._detector(bleached)
         # logits = classify(features(x)) = the detector's forward on x: P(fake) as the engine
         # computes it for `none` (predict_outputs), batch for batch.
-        frozen_prob = torch.softmax(logits.float(), dim=1)[:, 1]
+        frozen_prob = fake_probability(logits)
         return after, {"phi_before": phi, "phi_after": phi_bl,
                        "margin_before": logit_margin(logits), "margin_after": logit_margin(after),
                        "frozen_prob": frozen_prob}
