@@ -24,15 +24,17 @@ test 53-63 %); with it, the same schedule reaches val 0.84 (C23 77-89 %), and
 the quick profile's 4 epochs at bs 16, lr 2e-3 reach C23 86-96 % (README,
 calibration section).
 
-``depthwise_grad`` (default ``"taps"``): how the CPU computes the weight gradient
-of a depthwise convolution whose output map is at most 4x4 (at 64 px, 22 of the
-32: 3x3 and 5x5 kernels on 4x4 and 2x2 maps of 336 to 2,688 channels). ``"taps"``
-sums it tap by tap (detectors/depthwise_conv.py): a training step at 64 px on one
-thread takes 27 % less. ``"native"`` leaves PyTorch's kernel, which spent a
-quarter of that step there. The forward pass is the same either way; the gradient
-is the same sum in another order (last bits). A GPU always runs the native kernel.
-Chosen on 2026-12-01 (results/quick_v6): the trained weights, and so the quick
-profile's EfficientNet-B4 numbers, differ from quick_v5's as two thread counts' do.
+``weight_grad`` (default ``"taps"``): how the CPU computes the weight gradient of
+a convolution whose output map is at most 4x4 (at 64 px, 22 of the 32 depthwise
+convolutions, 3x3 and 5x5 kernels on 4x4 and 2x2 maps of 336 to 2,688 channels,
+and the 1x1 convolutions beside them). ``"taps"`` sums it tap by tap
+(detectors/conv_weight_grad.py): a training step at 64 px on one thread takes
+about a quarter less. ``"native"`` leaves PyTorch's kernel, which spent a quarter of
+that step on those depthwise convolutions. The forward pass is the same either
+way; the gradient is the same sum in another order (last bits). A GPU always runs
+the native kernel. Chosen on 2026-12-01 (results/quick_v6): the trained weights,
+and so the quick profile's EfficientNet-B4 numbers, differ from quick_v5's as two
+thread counts' do.
 """
 
 from __future__ import annotations
@@ -42,11 +44,9 @@ from pathlib import Path
 from torch import nn
 
 from bench.registry import DETECTORS
-from bleachbench.detectors.depthwise_conv import use_taps_weight_grad
+from bleachbench.detectors.conv_weight_grad import apply_weight_grad
 from bleachbench.detectors.timm_backbone import TimmDetector
 from bleachbench.detectors.weights import load_weights
-
-DEPTHWISE_GRADS = ("taps", "native")
 
 
 def zero_init_last_bn(backbone: nn.Module) -> int:
@@ -77,15 +77,11 @@ class EfficientNetB4(TimmDetector):
         weights: str | Path | None = None,
         drop_rate: float | None = None,
         zero_init_last: bool = True,
-        depthwise_grad: str = "taps",
+        weight_grad: str = "taps",
         **timm_kwargs,
     ) -> None:
-        if depthwise_grad not in DEPTHWISE_GRADS:
-            raise ValueError(f"efficientnet_b4: depthwise_grad must be one of {DEPTHWISE_GRADS}, "
-                             f"got {depthwise_grad!r}")
         super().__init__(pretrained=pretrained, weights=None, drop_rate=drop_rate, **timm_kwargs)
-        if depthwise_grad == "taps":
-            use_taps_weight_grad(self.backbone)
+        apply_weight_grad(self.backbone, weight_grad, "efficientnet_b4")
         if zero_init_last and not pretrained and weights is None:
             zero_init_last_bn(self.backbone)
         if weights is not None:
