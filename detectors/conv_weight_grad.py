@@ -24,9 +24,17 @@ in another order: it differs from the native one in the last bits (relative 1e-7
 1e-6), and weights trained with it differ from those trained without it as two thread
 counts' do. Per training step at 64 px (batch 16, one thread): EfficientNet-B4 about
 a quarter less (0.62 against 0.83 s, medians of interleaved steps; the depthwise part
-alone 0.64), ResNet-50 13-15 % less; Xception gained 4 % and is left as it is
-(``tests/benchmarks/test_conv_weight_grad_speed.py``). The detectors that use it say
-so (``weight_grad``: detectors/efficientnet_b4.py, detectors/resnet50.py).
+alone 0.64), ResNet-50 13-15 % less, Xception 4 %
+(``tests/benchmarks/test_conv_weight_grad_speed.py``).
+
+Only EfficientNet-B4 uses it (``weight_grad``, detectors/efficientnet_b4.py). ResNet-50
+does not: retrained with it on the quick profile, its seed-2 detector fell below the
+C23 bar (FaceSwap and Face2Face 88.5 %, against 91.6 and 90.9 with the native kernel;
+seed 1 FaceSwap 89.0 against 91.0): the last bits moved its swap cells, which sit at
+88.5-93 % either way, across the line (results/resnet50_taps_probe/). Its C23
+calibration is marginal whichever kernel runs; a change of its training computation
+wants its own three-seed calibration, not a speed-up's footnote. Xception is left as it
+is (4 %).
 """
 
 from __future__ import annotations
