@@ -18,7 +18,8 @@ the input positions it meets are one strided slice of the channels-last input, a
 
 Output positions (and whole taps) that meet only the zero padding are skipped. It is
 used where the output map has at most ``max_positions`` positions (16: 4x4 and
-smaller); elsewhere, on a GPU, and for the input gradient, PyTorch's own kernel runs.
+smaller); elsewhere, on a GPU, under CPU autocast, and for the input gradient,
+PyTorch's own kernel runs.
 The forward pass is the module's own, unchanged. The weight gradient is the same sum
 in another order: it differs from the native one in the last bits (relative 1e-7 to
 1e-6), and weights trained with it differ from those trained without it as two thread
@@ -128,7 +129,8 @@ class TapsConv2d(nn.Conv2d):
     max_positions: int = MAX_POSITIONS
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type == "cpu" and torch.is_grad_enabled() and self.weight.requires_grad:
+        if (x.device.type == "cpu" and torch.is_grad_enabled() and self.weight.requires_grad
+                and not torch.is_autocast_enabled("cpu")):  # autocast: its own casts, native
             return _TapsConv.apply(x, self.weight, self)
         return super().forward(x)
 

@@ -90,6 +90,17 @@ def test_without_weight_gradients_or_grad_mode_it_is_the_plain_convolution():
     assert list(native.state_dict()) == list(taps.state_dict())
 
 
+def test_under_cpu_autocast_it_is_the_plain_convolution():
+    native, taps = _pair()
+    x = torch.randn(2, 12, 4, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ya, yb = native(x), taps(x)
+    assert yb.dtype == torch.bfloat16 and torch.equal(ya, yb)
+    ya.float().sum().backward()
+    yb.float().sum().backward()
+    assert torch.equal(native.weight.grad, taps.weight.grad)
+
+
 def test_only_dense_and_depthwise_convolutions_without_bias_are_taken():
     assert not eligible(nn.Conv2d(4, 8, 3, padding=1, groups=4))  # channel multiplier 2
     assert not eligible(nn.Conv2d(4, 8, 3, padding=1, groups=2))  # grouped
