@@ -1,6 +1,6 @@
 """The tap-by-tap weight gradient on small maps (detectors/conv_weight_grad.py): the same
-gradient as PyTorch's kernel up to rounding, the same forward and state dict, and the
-``weight_grad`` option of EfficientNet-B4 and ResNet-50."""
+gradient as PyTorch's kernel up to rounding, the same forward and state dict, and
+EfficientNet-B4's ``weight_grad`` option (ResNet-50 keeps PyTorch's kernel)."""
 
 from __future__ import annotations
 
