@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # --jobs auto: on a CPU, the five detectors train side by side, one core each (small CPU
-# trainings do not scale with threads; see bench/executor.py:run_pool). JOBS=1 trains them in turn.
+# trainings do not scale with threads; see bench/run/executor.py:run_pool). JOBS=1 trains them in turn.
 JOBS ?= auto
 run: $(STAMP)
 	$(BIN)/python -m bench run --method pixel_bleach --detector all --jobs $(JOBS)
@@ -32,7 +32,7 @@ bench-speed: $(STAMP)
 clean-results:
 	rm -rf results/runs results/cache results/checkpoints results/tables results/work
 
-# The prepared GPU check (bench/gpu_check.py): one JSON under $(GPU_OUT). Runs with the GPU image's
+# The prepared GPU check (tools/gpu_check.py): one JSON under $(GPU_OUT). Runs with the GPU image's
 # python3 (or this .venv where it exists); wheels in .whl/ (make gpu-wheels, where pip can reach
 # PyPI) are installed into /tmp/site first, for packages the GPU image lacks.
 GPU_PY ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
@@ -42,7 +42,7 @@ GPU_WHEELS = $(shell grep -iE '^(mmengine-lite|addict|yapf|termcolor|platformdir
 
 gpu-check:
 	@if ls .whl/*.whl >/dev/null 2>&1; then $(GPU_PY) -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl; fi
-	PYTHONPATH=/tmp/site$${PYTHONPATH:+:$$PYTHONPATH} PYTHONUNBUFFERED=1 $(GPU_PY) -m bench.gpu_check --out $(GPU_OUT) $(GPU_CHECK_ARGS)
+	PYTHONPATH=/tmp/site$${PYTHONPATH:+:$$PYTHONPATH} PYTHONUNBUFFERED=1 $(GPU_PY) tools/gpu_check.py --out $(GPU_OUT) $(GPU_CHECK_ARGS)
 
 gpu-wheels:
 	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl $(GPU_WHEELS)

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bench.registry import COMPRESSIONS, register_pattern
-from bleachbench.datasets.compression_common import Compression, clip_seed
+from bench.core.compression import Compression, clip_seed
+from bench.core.registry import COMPRESSIONS, register_pattern
 from bleachbench.datasets.compression_video import VideoCodec
 
 DF_LEVELS: dict[str, tuple[float, ...]] = {

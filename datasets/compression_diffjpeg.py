@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from kornia.enhance import jpeg_codec_differentiable
 
-from bench.registry import COMPRESSIONS, register_pattern
-from bleachbench.datasets.compression_common import Compression, check_quality
+from bench.core.compression import Compression, check_quality
+from bench.core.registry import COMPRESSIONS, register_pattern
 
 
 @dataclass(frozen=True)

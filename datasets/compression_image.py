@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bench.registry import COMPRESSIONS, register_pattern
-from bleachbench.datasets.compression_common import Compression, check_quality
+from bench.core.compression import Compression, check_quality
+from bench.core.registry import COMPRESSIONS, register_pattern
 
 _SAMPLING = {
     "420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 import av
 import numpy as np
 
-from bench.registry import COMPRESSIONS, register_pattern
-from bleachbench.datasets.compression_common import Compression
+from bench.core.compression import Compression
+from bench.core.registry import COMPRESSIONS, register_pattern
 from bleachbench.datasets.video_io import rgb_frames
 
 _CODECS = {"h264": "libx264", "h265": "libx265"}

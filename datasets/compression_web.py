@@ -35,8 +35,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from bench.registry import COMPRESSIONS
-from bleachbench.datasets.compression_common import Compression, check_quality, clip_seed
+from bench.core.compression import Compression, check_quality, clip_seed
+from bench.core.registry import COMPRESSIONS
 from bleachbench.datasets.compression_image import jpeg_roundtrip
 
 _INTERPOLATION = {

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bleachbench.datasets.base import ClipSource, Video
+from bench.core.dataset import ClipSource, Video
 
 
 @dataclass(frozen=True)

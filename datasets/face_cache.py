@@ -53,10 +53,10 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from bleachbench.datasets.base import REAL, SPLITS, ClipSource, Video, check_split
-from bleachbench.datasets.compression_common import compression_spec
+from bench.core.compression import compression_spec
+from bench.core.dataset import REAL, SPLITS, ClipSource, Video, check_split
+from bench.core.faceset import FaceSet
 from bleachbench.datasets.face_detect import crop_face
-from bleachbench.datasets.faceset import FaceSet
 from bleachbench.datasets.video_io import VideoReadError, sample_indices
 
 CACHE_FORMAT = 1

@@ -35,8 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.registry import COMPRESSIONS, DATASETS, build
-from bleachbench.datasets.base import (
+from bench.core.dataset import (
     FFPP_MANIPULATIONS,
     REAL,
     SPLITS,
@@ -44,6 +43,7 @@ from bleachbench.datasets.base import (
     Video,
     check_split,
 )
+from bench.core.registry import COMPRESSIONS, DATASETS, build
 from bleachbench.datasets.face_detect import FaceBoxer, RawDetector
 from bleachbench.datasets.video_io import count_frames, read_video, sample_indices
 

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.registry import COMPRESSIONS, DATASETS, build
-from bleachbench.datasets.base import REAL, SPLITS, ClipSource, Video, check_split
+from bench.core.dataset import REAL, SPLITS, ClipSource, Video, check_split
+from bench.core.registry import COMPRESSIONS, DATASETS, build
 from bleachbench.datasets.face_detect import FaceBoxer, RawDetector
 from bleachbench.datasets.video_io import (
     IMAGE_EXTENSIONS,

@@ -30,8 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.registry import COMPRESSIONS, DATASETS, build
-from bleachbench.datasets.base import (
+from bench.core.dataset import (
     FFPP_MANIPULATIONS,
     REAL,
     SPLITS,
@@ -39,6 +38,7 @@ from bleachbench.datasets.base import (
     Video,
     check_split,
 )
+from bench.core.registry import COMPRESSIONS, DATASETS, build
 from bleachbench.datasets.synthetic_manipulations import MANIPULATIONS, ArtifactParams, Pair
 from bleachbench.datasets.synthetic_render import (
     RENDER_VERSION,
@@ -75,7 +75,7 @@ class SyntheticFaces(ClipSource):
 
     name = "synthetic"
     manipulations = FFPP_MANIPULATIONS
-    # Every keyword it takes, for bench/config.py's key check (``**artifact_kwargs`` are the
+    # Every keyword it takes, for bench/core/config.py's key check (``**artifact_kwargs`` are the
     # fields of ArtifactParams): a typo is an error with the nearest valid key.
     config_keys = ("n_identities", "n_frames", "scene_size", "seed", "split_sizes", "cache_dir",
                    *(f.name for f in dataclasses.fields(ArtifactParams)))

@@ -87,7 +87,7 @@ class ArtifactParams:
     second defaults (FaceSwap colour match 0.1-0.4, feather 0.5-1.0, resample
     0.7-0.85; Deepfakes scale 2-3, tint 0.08, colour match 0.4-0.7). Parameters
     enter the data fingerprint, so caches and checkpoints of other defaults are
-    never reused, and records made on them are set aside (bench/engine.py).
+    never reused, and records made on them are set aside (bench/run/engine.py).
     """
 
     faceswap_color_match: Range = (0.7, 1.0)  # fraction of the mean colour gap corrected

@@ -43,10 +43,10 @@ from pathlib import Path
 
 from torch import nn
 
-from bench.registry import DETECTORS
+from bench.core.registry import DETECTORS
+from bench.core.weights import load_weights
 from bleachbench.detectors.conv_weight_grad import apply_weight_grad
 from bleachbench.detectors.timm_backbone import TimmDetector
-from bleachbench.detectors.weights import load_weights
 
 
 def zero_init_last_bn(backbone: nn.Module) -> int:

@@ -44,10 +44,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.registry import DETECTORS
-from bleachbench.detectors.base import Detector
+from bench.core.detector import Detector
+from bench.core.registry import DETECTORS
+from bench.core.weights import load_weights
 from bleachbench.detectors.timm_backbone import create_timm
-from bleachbench.detectors.weights import load_weights
 
 
 def dct_matrix(n: int, device: torch.device | None = None) -> torch.Tensor:

@@ -10,7 +10,7 @@ map is 2x2 at 64 px).
 
 from __future__ import annotations
 
-from bench.registry import DETECTORS
+from bench.core.registry import DETECTORS
 from bleachbench.detectors.timm_backbone import TimmDetector
 
 

@@ -26,9 +26,9 @@ import timm
 import torch
 from torch import nn
 
-from bench.errors import UserError
-from bleachbench.detectors.base import Detector
-from bleachbench.detectors.weights import load_weights
+from bench.core.detector import Detector
+from bench.core.errors import UserError
+from bench.core.weights import load_weights
 
 
 class WeightsUnavailableError(UserError, RuntimeError):

@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.registry import DETECTORS
-from bleachbench.detectors.base import Detector
-from bleachbench.detectors.weights import load_weights
+from bench.core.detector import Detector
+from bench.core.registry import DETECTORS
+from bench.core.weights import load_weights
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:

@@ -14,16 +14,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from bench.registry import METHODS
-from bleachbench.methods.base import Method, reject_unknown_options
-from bleachbench.methods.fit_data import FitData
+from bench.core.fit_data import FitData
+from bench.core.method import Method, reject_unknown_options
+from bench.core.registry import METHODS
 
 
 @METHODS.register_module(name="blur_select")
 class BlurSelect(Method):
     """A Gaussian blur in front of the frozen detector, sigma chosen on LQ val."""
 
-    # What this remedy needs; the engine gives it only that (see methods/fit_data.py).
+    # What this remedy needs; the engine gives it only that (see bench/core/fit_data.py).
     retrains_detector = False  # it never changes the detector
     needs_labels = True  # LQ val labels choose sigma
     needs_paired_hq_lq = False

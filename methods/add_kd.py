@@ -44,12 +44,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from bench.errors import check_finite
-from bench.registry import METHODS
-from bleachbench.detectors.base import Detector
-from bleachbench.methods.base import reject_unknown_options
+from bench.core.detector import Detector
+from bench.core.errors import check_finite
+from bench.core.fit_data import FitData
+from bench.core.method import reject_unknown_options
+from bench.core.registry import METHODS
 from bleachbench.methods.detector_parts import AdaptedDetectorMethod, better, index_batches, score
-from bleachbench.methods.fit_data import FitData
 
 
 def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, n_views: int,

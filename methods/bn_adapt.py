@@ -31,11 +31,11 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from bench.registry import METHODS
-from bleachbench.detectors.base import Detector
-from bleachbench.methods.base import reject_unknown_options
+from bench.core.detector import Detector
+from bench.core.fit_data import FitData
+from bench.core.method import reject_unknown_options
+from bench.core.registry import METHODS
 from bleachbench.methods.detector_parts import AdaptedDetectorMethod, batchnorms, index_batches
-from bleachbench.methods.fit_data import FitData
 
 SOURCES = ("train", "test")
 

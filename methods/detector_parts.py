@@ -20,9 +20,9 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from bleachbench.datasets.faceset import FaceSet
-from bleachbench.detectors.base import Detector
-from bleachbench.methods.base import Method
+from bench.core.detector import Detector
+from bench.core.faceset import FaceSet
+from bench.core.method import Method
 
 BatchNorm = nn.modules.batchnorm._BatchNorm
 
@@ -37,7 +37,7 @@ def head_of(detector: nn.Module) -> nn.Linear:
     head = getattr(detector, "head", None)
     if not isinstance(head, nn.Linear) or head.out_features != 2:
         raise TypeError(
-            f"{type(detector).__name__}: expected a 2-way nn.Linear `head` (detectors/base.py "
+            f"{type(detector).__name__}: expected a 2-way nn.Linear `head` (bench/core/detector.py "
             f"contract), found {type(head).__name__}")
     return head
 

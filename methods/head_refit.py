@@ -29,13 +29,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
-from bench.errors import check_finite
-from bench.registry import METHODS
-from bleachbench.datasets.faceset import FaceSet
-from bleachbench.detectors.base import Detector
-from bleachbench.methods.base import reject_unknown_options
+from bench.core.detector import Detector
+from bench.core.errors import check_finite
+from bench.core.faceset import FaceSet
+from bench.core.fit_data import FitData
+from bench.core.method import reject_unknown_options
+from bench.core.registry import METHODS
 from bleachbench.methods.detector_parts import AdaptedDetectorMethod, head_of, index_batches
-from bleachbench.methods.fit_data import FitData
 
 SELECT = ("acc", "auc")
 

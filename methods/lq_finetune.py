@@ -5,7 +5,7 @@ deepfake detection (e.g. Rössler et al., FaceForensics++, ICCV 2019, train and
 test at the same quality; ADD, Woo et al., AAAI 2022, its LQ-trained baseline).
 It is not a remedy in front of a frozen detector: every parameter of a copy of
 the HQ detector is retrained, starting from the HQ weights, with the harness's
-own detector training (:func:`bench.training.train_detector`: mmengine Runner,
+own detector training (the run's detector trainer, handed over as ``data.train``: mmengine Runner,
 AdamW, one-cycle lr, horizontal flips), the epoch with the best LQ val accuracy
 kept.
 
@@ -22,11 +22,11 @@ from typing import Any, ClassVar
 
 import torch
 
-from bench.registry import METHODS
-from bleachbench.detectors.base import Detector
-from bleachbench.methods.base import reject_unknown_options
+from bench.core.detector import Detector
+from bench.core.fit_data import FitData
+from bench.core.method import reject_unknown_options
+from bench.core.registry import METHODS
 from bleachbench.methods.detector_parts import AdaptedDetectorMethod
-from bleachbench.methods.fit_data import FitData
 
 
 @METHODS.register_module(name="lq_finetune")
@@ -51,12 +51,10 @@ class LQFinetune(AdaptedDetectorMethod):
     def fit(self, detector: Detector, data: FitData, work_dir: Path,
             device: torch.device) -> dict[str, Any]:
         """Fine-tune every parameter of the copy on LQ train; keep the best LQ-val epoch."""
-        from bench.training import train_detector
-
         model = self._take(detector, device)
         for p in model.parameters():
             p.requires_grad_(True)
-        info = train_detector(model, data.train_lq, data.val_lq, Path(work_dir) / "finetune",
+        info = data.train(model, data.train_lq, data.val_lq, Path(work_dir) / "finetune",
                               epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                               device=str(self._device), seed=self.seed, progress=self.progress,
                               weight_decay=self.weight_decay)

@@ -7,7 +7,7 @@ Deepfake Detection with Intra-model Collaborative Learning", ICCV 2023). A
 copy of the detector architecture is re-initialised (every module's
 ``reset_parameters``; the harness's detectors are trained from random
 initialisation too) and trained with the harness's detector training
-(:func:`bench.training.train_detector`: AdamW, one-cycle lr, flips; the epoch
+(the run's detector trainer, handed over as ``data.train``: AdamW, one-cycle lr, flips; the epoch
 with the best LQ val accuracy kept) on:
 
 - every HQ train face (the detector's train compression, e.g. c23), and
@@ -51,12 +51,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from bench.registry import COMPRESSIONS, METHODS, build
-from bleachbench.datasets.faceset import FaceSet
-from bleachbench.detectors.base import Detector
-from bleachbench.methods.base import reject_unknown_options
+from bench.core.detector import Detector
+from bench.core.faceset import FaceSet
+from bench.core.fit_data import FitData
+from bench.core.method import reject_unknown_options
+from bench.core.registry import COMPRESSIONS, METHODS, build
 from bleachbench.methods.detector_parts import AdaptedDetectorMethod
-from bleachbench.methods.fit_data import FitData
 
 
 def augmented_copies(hq: FaceSet, lq: FaceSet, augment: tuple[str, ...],
@@ -150,8 +150,6 @@ class MixedTraining(AdaptedDetectorMethod):
     def fit(self, detector: Detector, data: FitData, work_dir: Path,
             device: torch.device) -> dict[str, Any]:
         """Re-initialise the copy and train it on HQ train + compressed copies; keep the best LQ-val epoch."""
-        from bench.training import train_detector
-
         hq, lq, opts = self.training_set(data)
         model = self._take(detector, device)
         with torch.random.fork_rng(devices=[]):
@@ -162,7 +160,7 @@ class MixedTraining(AdaptedDetectorMethod):
         for p in model.parameters():
             p.requires_grad_(True)
         copies, counts = augmented_copies(hq, lq, self.augment, self.jpeg_quality, self.seed)
-        info = train_detector(model, concat(hq, copies), data.val_lq, Path(work_dir) / "mixed",
+        info = data.train(model, concat(hq, copies), data.val_lq, Path(work_dir) / "mixed",
                               device=str(self._device), seed=self.seed, progress=self.progress,
                               **opts)
         model.to(self._device).eval()

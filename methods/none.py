@@ -7,10 +7,10 @@ from typing import Any, ClassVar
 
 import torch
 
-from bench.registry import METHODS
-from bleachbench.detectors.base import Detector
-from bleachbench.methods.base import Method, reject_unknown_options
-from bleachbench.methods.fit_data import FitData
+from bench.core.detector import Detector
+from bench.core.fit_data import FitData
+from bench.core.method import Method, reject_unknown_options
+from bench.core.registry import METHODS
 
 
 @METHODS.register_module(name="none")

@@ -117,7 +117,7 @@ are part of the method (the paper's batches of 14, and their exact recalibration
 offset set after every epoch), and splitting a batch over GPUs would change them unless
 SyncBatchNorm replaced them, which would change the method; and a grid holds many
 independent fits (one per detector, manipulation and setting), which ``bench run
---executor local|slurm`` spreads over GPUs with no communication (``bench/executor.py``).
+--executor local|slurm`` spreads over GPUs with no communication (``bench/run/executor.py``).
 ``make gpu-check`` measures one fit epoch's img/s (``bleach_fit``).
 """
 
@@ -139,11 +139,12 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 from tqdm.auto import tqdm
 
-from bench.errors import check_finite
-from bench.registry import METHODS
-from bleachbench.datasets.faceset import FaceSet
-from bleachbench.detectors.base import Detector
-from bleachbench.methods.base import Method, fake_probability, reject_unknown_options
+from bench.core.detector import Detector
+from bench.core.errors import check_finite
+from bench.core.faceset import FaceSet
+from bench.core.fit_data import FitData
+from bench.core.method import Method, fake_probability, reject_unknown_options
+from bench.core.registry import METHODS
 from bleachbench.methods.bleach_generator import (
     NORMS,
     BleachGenerator,
@@ -158,7 +159,6 @@ from bleachbench.methods.bleach_losses import (
     remedy_loss,
     total_loss,
 )
-from bleachbench.methods.fit_data import FitData
 
 SCALE_DEFAULTS: dict[str, float] = {"f3net": 0.01}  # normalised detector name -> default s
 PHI_TARGETS = ("reflect", "class_mean")
@@ -288,7 +288,7 @@ class PixelBleach(Method):
     runtime_keys: ClassVar[tuple[str, ...]] = ("frozen_cache_mb",)
     # predict_recording records "frozen_prob", the unmodified detector's P(fake) on the faces
     # as given, from the frozen pass it makes anyway: the engine takes the `none` cells of the
-    # same faces from it instead of passing them through the detector once more (bench/engine.py).
+    # same faces from it instead of passing them through the detector once more (bench/run/engine.py).
     records_frozen_prob: ClassVar[bool] = True
 
     def __init__(

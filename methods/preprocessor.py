@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from bench.errors import check_finite
-from bleachbench.detectors.base import Detector
-from bleachbench.methods.base import Method, reject_unknown_options
+from bench.core.detector import Detector
+from bench.core.errors import check_finite
+from bench.core.fit_data import FitData
+from bench.core.method import Method, reject_unknown_options
 from bleachbench.methods.detector_parts import frozen_params, index_batches
-from bleachbench.methods.fit_data import FitData
 from bleachbench.methods.unet import ResidualUNet
 
 COMMON_KEYS = ("epochs", "batch_size", "lr", "width", "depth", "clamp", "seed")

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from bench.registry import METHODS
+from bench.core.registry import METHODS
 from bleachbench.methods.preprocessor import COMMON_KEYS, PairedPreprocessor
 
 TARGETS = ("hard", "soft")

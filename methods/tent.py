@@ -36,12 +36,12 @@ from typing import Any, ClassVar
 
 import torch
 
-from bench.errors import check_finite
-from bench.registry import METHODS
-from bleachbench.detectors.base import Detector
-from bleachbench.methods.base import reject_unknown_options
+from bench.core.detector import Detector
+from bench.core.errors import check_finite
+from bench.core.fit_data import FitData
+from bench.core.method import reject_unknown_options
+from bench.core.registry import METHODS
 from bleachbench.methods.detector_parts import AdaptedDetectorMethod, batchnorms, trainable_only
-from bleachbench.methods.fit_data import FitData
 
 OPTIMIZERS = ("sgd", "adam")
 

@@ -23,10 +23,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from bench.registry import METHODS
-from bleachbench.detectors.base import Detector
-from bleachbench.methods.base import Method, reject_unknown_options
-from bleachbench.methods.fit_data import FitData
+from bench.core.detector import Detector
+from bench.core.fit_data import FitData
+from bench.core.method import Method, reject_unknown_options
+from bench.core.registry import METHODS
 
 
 def best_threshold(margins: np.ndarray, labels: np.ndarray) -> tuple[float, float]:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from _toy import TwoConvDetector, checkerboard_faces, train_toy
 
-from bleachbench.datasets.faceset import FaceSet
+from bench.core.faceset import FaceSet
 
 SIZE = 32
 REFERENCE = Path(__file__).parent / "data" / "pixel_bleach_paper_literal.npz"

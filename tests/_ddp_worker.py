@@ -15,9 +15,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from bench.registry import DETECTORS, build
-from bench.training import train_detector
-from bleachbench.datasets.faceset import FaceSet
+from bench.core.faceset import FaceSet
+from bench.core.registry import DETECTORS, build
+from bench.run.training import train_detector
 
 
 def faces(n: int, size: int = 32, seed: int = 0) -> FaceSet:

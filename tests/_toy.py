@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bleachbench.datasets.faceset import FaceSet
-from bleachbench.detectors.base import Detector
+from bench.core.detector import Detector
+from bench.core.faceset import FaceSet
 
 
 class TwoConvDetector(Detector):

@@ -3,7 +3,11 @@
 import numpy as np
 import pytest
 
-from bench.calibration import (
+from bench.cli import main
+from bench.core.intervals import BootstrapConfig, add_intervals
+from bench.core.metrics import compute_metrics
+from bench.core.store import ResultsStore
+from bench.report.calibration import (
     TARGETS,
     check,
     gather,
@@ -11,11 +15,7 @@ from bench.calibration import (
     oracle_accuracy,
     report,
 )
-from bench.cli import main
-from bench.intervals import BootstrapConfig, add_intervals
-from bench.metrics import compute_metrics
-from bench.store import ResultsStore
-from bench.tables import GridContext, RecordSet
+from bench.report.tables import GridContext, RecordSet
 
 MANIPS = ("FaceSwap", "Face2Face", "Deepfakes", "NeuralTextures")
 CTX = GridContext(detectors=("xception", "f3net", "resnet50", "mesoinception4"), manipulations=MANIPS)

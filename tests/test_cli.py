@@ -3,9 +3,9 @@
 import pytest
 
 from bench.cli import build_parser, main, parse_cfg_options
-from bench.config import ConfigError
-from bench.store import ResultsStore
-from bench.tables import GridContext, get_table
+from bench.core.config import ConfigError
+from bench.core.store import ResultsStore
+from bench.report.tables import GridContext, get_table
 
 
 @pytest.mark.parametrize("cmd", ["run", "list", "table", "reproduce", "prepare", "calibrate"])
@@ -67,7 +67,7 @@ def test_method_options_go_only_to_methods_that_take_them():
 
 def test_seeds_run_the_grid_once_per_seed_and_tables_show_mean_and_sd(tmp_path, capsys):
     from bench.cli import context
-    from bench.tables import seed_grid
+    from bench.report.tables import seed_grid
 
     args = build_parser().parse_args(["table", "main", "--detector", "xception", "--seeds", "0,1,2",
                                       "--manipulation", "FaceSwap", "--results", str(tmp_path)])

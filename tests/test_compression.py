@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from bench.registry import COMPRESSIONS, build, describe, known_names
-from bleachbench.datasets.compression_common import check_frames, psnr
+from bench.core.compression import check_frames, psnr
+from bench.core.registry import COMPRESSIONS, build, describe, known_names
 from bleachbench.datasets.compression_diffjpeg import DiffJpeg
 from bleachbench.datasets.compression_video import VideoCodec
 from bleachbench.datasets.compression_web import WebUploadRandom

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.config import TRAIN_KEYS, ConfigError
-from bench.profiles import get_profile
-from bench.spec import RunSpec
-from bench.store import ResultsStore
-from bench.tables import MainResults
+from bench.core.config import TRAIN_KEYS, ConfigError
+from bench.core.profiles import get_profile
+from bench.core.spec import RunSpec
+from bench.core.store import ResultsStore
+from bench.report.tables import MainResults
 
 SMOKE = ["--profile", "smoke", "--detector", "tiny", "--manipulation", "FaceSwap", "--quiet"]
 
@@ -34,7 +34,7 @@ def test_a_typo_is_an_error_naming_the_key_and_the_nearest_valid_one():
 
 
 def test_train_keys_are_train_detectors_keyword_arguments():
-    from bench.training import train_detector
+    from bench.run.training import train_detector
 
     runtime = {"detector", "train", "val", "work_dir", "device", "seed", "progress", "hooks",
                "keep_checkpoints"}
@@ -80,7 +80,7 @@ def test_train_lr_retrains_same_settings_reuse_and_the_record_holds_the_config(t
 
 
 def test_the_seed_reaches_the_method_unless_given():
-    from bench.engine import Engine
+    from bench.run.engine import Engine
 
     engine = Engine(get_profile("smoke"), "unused", progress=False)
     spec = RunSpec.make(dataset="synthetic", manipulation="FaceSwap", detector="tiny",
@@ -93,7 +93,7 @@ def test_the_seed_reaches_the_method_unless_given():
 
 
 def test_face_cache_key_covers_the_compressions_parameters():
-    from bench.registry import COMPRESSIONS
+    from bench.core.registry import COMPRESSIONS
     from bleachbench.datasets.face_cache import cache_dir, cache_params
     from bleachbench.datasets.synthetic import SyntheticFaces
 
@@ -149,10 +149,10 @@ def test_a_nan_training_loss_is_one_line_and_exit_2(tmp_path, capsys):
 def test_a_broken_plugin_file_is_one_line_and_exit_2(tmp_path, capsys):
     bad = tmp_path / "my_plugins" / "flip.py"
     bad.parent.mkdir()
-    bad.write_text("from bench.registry import METHOD\n")  # a typo in the import
+    bad.write_text("from bench.core.registry import METHOD\n")  # a typo in the import
     assert main(["list", "methods", "--plugin", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "--plugin" in err and "from bench.registry import METHODS" in err
+    assert "--plugin" in err and "from bench.core.registry import METHODS" in err
     assert main(["list", "methods", "--plugin", "no_such_module_here"]) == 2
     assert "cannot import plug-in module" in capsys.readouterr().err
 
@@ -160,9 +160,9 @@ def test_a_broken_plugin_file_is_one_line_and_exit_2(tmp_path, capsys):
 def test_paper_profile_asks_for_imagenet_weights_with_a_clear_offline_error(monkeypatch):
     import timm
 
-    from bench.config import detector_kwargs
-    from bench.errors import UserError
-    from bench.registry import DETECTORS, build
+    from bench.core.config import detector_kwargs
+    from bench.core.errors import UserError
+    from bench.core.registry import DETECTORS, build
 
     paper = get_profile("paper")
     assert detector_kwargs(paper, "xception") == {"pretrained": True}
@@ -204,7 +204,7 @@ def test_none_builds_no_lq_train_or_val_faces(tmp_path):
 
 def test_one_method_gets_its_own_schedule():
     from bench.cli import _method_params
-    from bench.config import check_components, method_kwargs
+    from bench.core.config import check_components, method_kwargs
 
     profile = get_profile("quick")  # method.epochs = 2 for every method that takes it
     profile["method"]["per_method"] = {"mixed_training": {"epochs": 5, "lr": 1e-3}}

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.registry import DETECTORS, build
+from bench.core.registry import DETECTORS, build
 from bleachbench.detectors.conv_weight_grad import (
     TapsConv2d,
     dense_weight_grad,

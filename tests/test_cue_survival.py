@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bench.cli import main
-from bleachbench.datasets.base import ClipSource, Video
+from bench.core.dataset import ClipSource, Video
 from bleachbench.datasets.cue_survival import cue_survival, markdown
 
 

@@ -17,8 +17,8 @@ import pytest
 from test_ffpp import face_clip, make_ffpp_tree
 
 from bench.cli import main
-from bench.registry import DATASETS, known_names
-from bench.store import ResultsStore
+from bench.core.registry import DATASETS, known_names
+from bench.core.store import ResultsStore
 
 
 def _png(path: Path, seed: int) -> None:

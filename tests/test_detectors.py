@@ -10,10 +10,10 @@ import pickle
 import pytest
 import torch
 
-from bench.registry import DETECTORS, build, resolve
-from bleachbench.detectors.base import Detector
+from bench.core.detector import Detector
+from bench.core.registry import DETECTORS, build, resolve
+from bench.core.weights import UnsafeCheckpointError, load_weights
 from bleachbench.detectors.f3net import FAD, LFS, dct_matrix, fad_masks, lfs_masks
-from bleachbench.detectors.weights import UnsafeCheckpointError, load_weights
 
 NAMES = ["xception", "meso_inception4", "f3net", "resnet50", "efficientnet_b4", "tiny"]
 FEATURE_DIMS = {

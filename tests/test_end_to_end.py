@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.engine import data_fingerprint
-from bench.store import ResultsStore
+from bench.core.store import ResultsStore
+from bench.run.engine import data_fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +159,8 @@ def test_a_record_made_with_other_settings_is_set_aside_and_run_again(smoke_resu
 def test_the_engine_flushes_denormals_unless_told_not_to(flush):
     import torch
 
-    from bench.engine import Engine
-    from bench.profiles import get_profile
+    from bench.core.profiles import get_profile
+    from bench.run.engine import Engine
 
     try:
         Engine(get_profile("smoke", {"flush_denormal": flush}), progress=False)

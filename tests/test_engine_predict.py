@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bench.engine import predict_outputs, predict_sharing_reals
-from bleachbench.datasets.faceset import FaceSet
+from bench.core.faceset import FaceSet
+from bench.run.engine import predict_outputs, predict_sharing_reals
 
 CPU = torch.device("cpu")
 

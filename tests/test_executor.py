@@ -1,4 +1,4 @@
-"""Sweeps as jobs (bench/executor.py): one job per detector group, records merged by file in the
+"""Sweeps as jobs (bench/run/executor.py): one job per detector group, records merged by file in the
 shared results folder, a detector never trained twice, and a killed run finished by its rerun.
 The job tests use submitit's local executor: real subprocess jobs, on the smoke profile."""
 
@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.executor import (
+from bench.core.profiles import get_profile
+from bench.core.spec import RunSpec
+from bench.core.store import ResultsStore
+from bench.run.executor import (
     TaskQueue,
-    detector_lock,
     group_specs,
     run_pool,
     split_group,
@@ -25,9 +27,7 @@ from bench.executor import (
     threads_per_job,
     wait,
 )
-from bench.profiles import get_profile
-from bench.spec import RunSpec
-from bench.store import ResultsStore
+from bench.run.locks import detector_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ["--detector", "tiny", "--profile", "smoke", "--manipulation", "FaceSwap", "--quiet"]
@@ -89,7 +89,7 @@ def test_two_processes_one_trains(tmp_path):
     work = tmp_path / "ckpt" / "tiny_c23_all_seed0_48px"
     code = (
         "import sys, time, pathlib\n"
-        "from bench.executor import detector_lock\n"
+        "from bench.run.locks import detector_lock\n"
         "work = pathlib.Path(sys.argv[1])\n"
         "with detector_lock(work, poll_s=0.05):\n"
         "    if not (work / 'done.json').exists():\n"
@@ -110,7 +110,7 @@ def test_two_processes_one_trains(tmp_path):
 def test_lock_is_released_when_its_holder_dies(tmp_path):
     work = tmp_path / "w"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom bench.executor import detector_lock\n"
+        [sys.executable, "-c", "import sys, time\nfrom bench.run.locks import detector_lock\n"
          "with detector_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)",
          str(work)], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert holder.stdout.readline().strip() == "held"
@@ -176,7 +176,7 @@ def test_jobs_train_groups_in_parallel_with_the_numbers_of_one_thread_inline(tmp
     import numpy as np
     import torch
 
-    from bench.engine import Engine
+    from bench.run.engine import Engine
 
     specs = [_spec("tiny", "FaceSwap", m, seed) for seed in (0, 1) for m in ("none", "threshold")]
     profile = get_profile("smoke")
@@ -228,7 +228,7 @@ def test_a_pool_worker_ends_when_its_command_is_killed():
     """The watchdog of `run --jobs` workers: once the parent is gone, the worker exits."""
     import threading
 
-    from bench.executor import exit_when_orphaned
+    from bench.run.executor import exit_when_orphaned
 
     ended = threading.Event()
     exit_when_orphaned(os.getppid(), poll_s=0.01, exit_=lambda code: ended.set())

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench.experiments import MethodVsNone, TablesExperiment
-from bench.registry import EXPERIMENTS, build, known_names
-from bench.tables import GridContext, get_table
+from bench.core.registry import EXPERIMENTS, build, known_names
+from bench.report.experiments import MethodVsNone, TablesExperiment
+from bench.report.tables import GridContext, get_table
 
 
 def test_run_experiment_is_the_baselines_and_the_method_beside_none():

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.registry import DATASETS, build
+from bench.core.registry import DATASETS, build
 from bleachbench.datasets.face_cache import SkippedVideoWarning, load_faces
 from bleachbench.datasets.ffpp import CompressionUnavailableError, FaceForensics, load_ffpp_splits
 from bleachbench.datasets.video_io import read_video, write_video

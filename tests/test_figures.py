@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from bench import figures
-from bench.spec import RunSpec
-from bench.store import ResultsStore
+from bench.core.spec import RunSpec
+from bench.core.store import ResultsStore
+from bench.report import figures
 
 
 def bleach_arrays(seed: int = 0, n: int = 24, d: int = 16, use_reg: bool = True) -> dict:
@@ -47,7 +47,7 @@ def write_run(root, params: dict, arrays: dict | None) -> dict:
 @pytest.fixture()
 def no_model(monkeypatch):
     """Any attempt to train, fit or run a model fails the test."""
-    from bench.engine import Engine
+    from bench.run.engine import Engine
     from bleachbench.methods.pixel_bleach import PixelBleach
 
     def boom(*a, **k):

@@ -12,14 +12,9 @@ import torch
 from _toy import OneConvDetector
 from torch import nn
 
-from bench.engine import Engine
-from bench.profiles import get_profile
-from bench.registry import METHODS, build, load_builtins
-from bench.spec import RunSpec
-from bleachbench.datasets.faceset import FaceSet
-from bleachbench.detectors.base import Detector
-from bleachbench.methods.base import Method
-from bleachbench.methods.fit_data import (
+from bench.core.detector import Detector
+from bench.core.faceset import FaceSet
+from bench.core.fit_data import (
     FitData,
     build_fit_data,
     fingerprint,
@@ -28,6 +23,11 @@ from bleachbench.methods.fit_data import (
     pair_faces,
     strip_labels,
 )
+from bench.core.method import Method
+from bench.core.profiles import get_profile
+from bench.core.registry import METHODS, build, load_builtins
+from bench.core.spec import RunSpec
+from bench.run.engine import Engine
 
 load_builtins()
 SIZE = 24

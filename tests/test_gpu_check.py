@@ -1,4 +1,4 @@
-"""The prepared GPU check (bench/gpu_check.py): its dry run on the CPU writes the JSON a GPU
+"""The prepared GPU check (tools/gpu_check.py): its dry run on the CPU writes the JSON a GPU
 session will commit, and one failing or hanging part never loses the others."""
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.gpu_check import ddp_processes, run_part
+GPU_CHECK = Path(__file__).resolve().parents[1] / "tools" / "gpu_check.py"
+sys.path.insert(0, str(GPU_CHECK.parent))
+
+from gpu_check import ddp_processes, run_part  # noqa: E402 - tools/ is not a package
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_dry_run_writes_the_json_with_every_part(tmp_path):
     out = tmp_path / "gpu"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.gpu_check", "--dry-run", "--out", str(out)],
+        [sys.executable, str(GPU_CHECK), "--dry-run", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=400,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -72,7 +75,7 @@ def test_a_missing_program_is_an_error_not_an_exception(tmp_path):
 
 def _check(tmp_path: Path, *args: str) -> dict:
     out = tmp_path / "gpu"
-    proc = subprocess.run([sys.executable, "-m", "bench.gpu_check", "--dry-run", "--out", str(out),
+    proc = subprocess.run([sys.executable, str(GPU_CHECK), "--dry-run", "--out", str(out),
                            *args], cwd=ROOT, capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(next(out.glob("gpu_check_dryrun_*.json")).read_text())
@@ -101,7 +104,7 @@ def test_a_failing_ddp_rank_leaves_its_own_traceback(tmp_path):
 
 
 def test_unknown_measures_are_refused(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bench.gpu_check", "--dry-run", "--measures",
+    proc = subprocess.run([sys.executable, str(GPU_CHECK), "--dry-run", "--measures",
                            "train,speed", "--out", str(tmp_path)], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode != 0 and "speed" in proc.stderr
@@ -114,7 +117,7 @@ def test_ddp_starts_one_process_per_gpu_at_most():
 
 
 def test_summary_merges_runs_keeping_the_latest_value_that_did_not_fail(tmp_path):
-    from bench.gpu_check import summarize
+    from gpu_check import summarize
 
     def report(started, parts):
         return {"started": started, "parts": parts}

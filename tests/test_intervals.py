@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from bench.intervals import (
+from bench.core.intervals import (
     BootstrapConfig,
     add_intervals,
     paired_bootstrap,
     video_bootstrap,
     weighted_auc,
 )
-from bench.metrics import compute_metrics
+from bench.core.metrics import compute_metrics
 
 
 def clustered(rng, n_videos=60, fpv=4, q=(0.3, 0.9), lift=0.0):

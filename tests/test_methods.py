@@ -12,10 +12,10 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from bench.registry import METHODS, build, load_builtins
-from bleachbench.datasets.faceset import FaceSet
-from bleachbench.detectors.base import Detector
-from bleachbench.methods.fit_data import FitData, hand_over, strip_labels
+from bench.core.detector import Detector
+from bench.core.faceset import FaceSet
+from bench.core.fit_data import FitData, hand_over, strip_labels
+from bench.core.registry import METHODS, build, load_builtins
 from bleachbench.methods.threshold import Threshold, best_threshold
 
 load_builtins()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from bench.metrics import compute_metrics, equal_error_rate
+from bench.core.metrics import compute_metrics, equal_error_rate
 
 
 def test_frame_metrics_hand_counts():

@@ -46,9 +46,9 @@ import sys
 # drop the editable install's finder, so only the checkout on sys.path can be found.
 sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
 assert not any(m.startswith("bleachbench") for m in sys.modules)
-import bleachbench.datasets.faceset as faceset
+import bleachbench.datasets.ffpp as ffpp
 import bleachbench.detectors, bleachbench.methods
-print(faceset.__file__)
+print(ffpp.__file__)
 """
 
 
@@ -58,4 +58,4 @@ def test_a_checkout_that_was_never_installed_imports_its_folders() -> None:
     done = subprocess.run([sys.executable, "-c", UNINSTALLED], cwd=root, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert Path(done.stdout.strip()) == root / "datasets" / "faceset.py"
+    assert Path(done.stdout.strip()) == root / "datasets" / "ffpp.py"

@@ -12,7 +12,7 @@ import torch
 from _toy import TwoConvDetector, checkerboard_faces, train_toy
 from torch import nn
 
-from bleachbench.datasets.faceset import FaceSet
+from bench.core.faceset import FaceSet
 from bleachbench.methods import pixel_bleach as pb_module
 from bleachbench.methods.bleach_generator import (
     BleachGenerator,
@@ -313,7 +313,7 @@ def test_zero_init_starts_from_no_bleach():
 
 
 def test_a_nan_in_the_bleach_fit_stops_with_a_clear_error(hq_detector, tmp_path, monkeypatch) -> None:
-    from bench.errors import NonFiniteError
+    from bench.core.errors import NonFiniteError
 
     real = PixelBleach._losses
 

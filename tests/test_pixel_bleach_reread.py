@@ -12,8 +12,8 @@ from _toy import train_toy
 from scipy.stats import spearmanr
 from torch import nn
 
-from bleachbench.datasets.faceset import FaceSet
-from bleachbench.detectors.base import Detector
+from bench.core.detector import Detector
+from bench.core.faceset import FaceSet
 from bleachbench.methods.bleach_generator import BleachGenerator, compensate, logit_margin
 from bleachbench.methods.bleach_losses import remedy_loss
 from bleachbench.methods.pixel_bleach import VARIANTS, PixelBleach, artifact_subsample
@@ -279,7 +279,7 @@ def test_artifacts_read_from_the_test_prediction_equal_those_predicted_again(fit
     """The engine predicts the test faces through predict_recording and hands its arrays to
     artifacts(): the same arrays as artifacts() passing the subsample again, and the same
     logits as predict(); arrays of the wrong length are refused."""
-    from bench.engine import predict_outputs
+    from bench.run.engine import predict_outputs
 
     faces, cpu = per_face_faces(40, 6, 0.4), torch.device("cpu")
     probs, recorded = predict_outputs(fitted_reread.predict_recording, faces, cpu, batch_size=16)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bench.engine import Engine, train_options
-from bench.profiles import get_profile
+from bench.core.profiles import get_profile
+from bench.run.engine import Engine, train_options
 
 
 def test_per_detector_train_options_override_the_shared_ones():
@@ -37,9 +37,9 @@ def test_a_detector_may_train_on_fewer_of_each_videos_faces(tmp_path, monkeypatc
     """``train.per_detector.<name>.faces_per_video``: that detector trains on 2 of each
     training video's 3 cached faces (the first and the last), the others on all 3; the option
     is part of its checkpoint key."""
-    import bench.training
-    from bench.config import detector_key, run_config
-    from bench.spec import RunSpec
+    import bench.run.training
+    from bench.core.spec import RunSpec
+    from bench.run.run_config import detector_key, run_config
 
     seen: dict[str, object] = {}
 
@@ -47,7 +47,7 @@ def test_a_detector_may_train_on_fewer_of_each_videos_faces(tmp_path, monkeypatc
         seen["train"], seen["val"] = train, val
         raise _Stop
 
-    monkeypatch.setattr(bench.training, "train_detector", capture)
+    monkeypatch.setattr(bench.run.training, "train_detector", capture)
     profile = get_profile("smoke", {"dataset.n_identities": 12,
                                     "train.per_detector": {"tiny": {"faces_per_video": 2}}})
     engine = Engine(profile, tmp_path, "cpu", progress=False)
@@ -79,7 +79,7 @@ def test_faces_per_video_must_be_positive():
     import numpy as np
     import pytest
 
-    from bleachbench.datasets.faceset import FaceSet
+    from bench.core.faceset import FaceSet
 
     faces = FaceSet(np.zeros((3, 4, 4, 3), np.uint8), np.zeros(3, np.int64),
                     np.array(["real"] * 3), np.array(["a", "a", "b"]), np.array([1, 2, 1]))

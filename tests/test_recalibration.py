@@ -2,7 +2,6 @@
 
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,18 +16,14 @@ from bench.core.recalibration import (
     threshold_headroom,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-# The repository's packaged copy first; the shared copy of the paper's numbers as a fallback.
-CSV_CANDIDATES = [REPO / "results" / "paper" / "pixel_bleach_tmm2023.csv",
-                  Path("/work/shared/paper/reported_numbers.csv")]
-
 
 @pytest.fixture(scope="module")
 def published_csv():
-    for path in CSV_CANDIDATES:
-        if path.is_file():
-            return path
-    pytest.skip(f"published numbers not found at any of {[str(p) for p in CSV_CANDIDATES]}")
+    """The packaged copy of the paper's numbers (package data: always there)."""
+    from bench.core.reference import PAPER_CSV
+
+    assert PAPER_CSV.is_file(), PAPER_CSV
+    return PAPER_CSV
 
 
 # --- the model's known values ---------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.registry import (
+from bench.core.registry import (
     COMPRESSIONS,
     DETECTORS,
     METHODS,
@@ -57,7 +57,7 @@ def test_duplicate_registration_is_an_error():
 
 def test_plugin_module_registers(tmp_path, monkeypatch):
     (tmp_path / "my_plugin_mod.py").write_text(
-        "from bench.registry import COMPRESSIONS\n"
+        "from bench.core.registry import COMPRESSIONS\n"
         "@COMPRESSIONS.register_module(name='zz_plugin_identity')\n"
         "class P:\n    '''A plug-in compression.'''\n    def __call__(self, f):\n        return f\n")
     monkeypatch.syspath_prepend(str(tmp_path))

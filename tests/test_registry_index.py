@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from bench.registry import (
+from bench.core.registry import (
     _PATTERNS,
     DETECTORS,
     REGISTRIES,
@@ -62,7 +62,7 @@ def test_a_new_file_is_indexed_and_an_unreadable_registration_is_imported(tmp_pa
     (tmp_path / "base_mod.py").write_text("class Base:\n    size = 12\n")
     src = textwrap.dedent('''
         """A plug-in module."""
-        from bench.registry import DETECTORS, COMPRESSIONS, register_pattern
+        from bench.core.registry import DETECTORS, COMPRESSIONS, register_pattern
         from base_mod import Base
 
         HIDDEN = True
@@ -78,7 +78,7 @@ def test_a_new_file_is_indexed_and_an_unreadable_registration_is_imported(tmp_pa
     ''')
     (tmp_path / "new_mod.py").write_text(src)
     (tmp_path / "dyn_mod.py").write_text(
-        "from bench.registry import DETECTORS\nfor n in ('a', 'b'):\n"
+        "from bench.core.registry import DETECTORS\nfor n in ('a', 'b'):\n"
         "    DETECTORS.register_module(name=n, module=type(n, (), {}))\n")
     index = _scan([("new_mod", tmp_path / "new_mod.py"), ("dyn_mod", tmp_path / "dyn_mod.py")])
     entry = index.names["detectors"]["zz_new"]
@@ -92,7 +92,7 @@ def test_a_new_file_is_indexed_and_an_unreadable_registration_is_imported(tmp_pa
 
 def test_builtin_modules_are_found_without_importing_them():
     names = [name for name, _ in _builtin_modules()]
-    assert "bleachbench.detectors.xception" in names and "bench.tables" in names
+    assert "bleachbench.detectors.xception" in names and "bench.report.tables" in names
     assert all(path.is_file() for _, path in _builtin_modules())
 
 

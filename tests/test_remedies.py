@@ -18,17 +18,17 @@ import torch
 from _toy import OneConvDetector
 from torch import nn
 
-from bench.registry import METHODS, build, load_builtins
-from bleachbench.datasets.faceset import FaceSet
-from bleachbench.detectors.base import Detector
-from bleachbench.methods.detector_parts import batchnorms, score
-from bleachbench.methods.fit_data import (
+from bench.core.detector import Detector
+from bench.core.faceset import FaceSet
+from bench.core.fit_data import (
     build_fit_data,
     changed_parameters,
     fingerprint,
     flags,
     hand_over,
 )
+from bench.core.registry import METHODS, build, load_builtins
+from bleachbench.methods.detector_parts import batchnorms, score
 
 load_builtins()
 SIZE = 16

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.registry import TABLES, known_names
+from bench.core.registry import TABLES, known_names
 
 SMOKE = ["--detector", "tiny", "--manipulation", "FaceSwap", "--profile", "smoke", "--quiet"]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -69,7 +69,7 @@ def test_report_has_every_table_figure_and_run(smoke_report):
 
 
 def test_roman_numerals_order_the_tables():
-    from bench.report import roman
+    from bench.report.page import roman
 
     assert [roman(n) for n in ("I", "III", "IV", "IX", "X", "XI", "", "D1")] == [1, 3, 4, 9, 10, 11, 0, 0]
 

@@ -3,9 +3,9 @@
 import pytest
 
 from bench.cli import main
-from bench.registry import TABLES, known_names
-from bench.store import ResultsStore
-from bench.tables import GridContext, get_table, render
+from bench.core.registry import TABLES, known_names
+from bench.core.store import ResultsStore
+from bench.report.tables import GridContext, get_table, render
 
 
 @pytest.mark.slow

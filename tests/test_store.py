@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from bench.spec import RunSpec
-from bench.store import CorruptRecordError, ResultsStore, atomic_write_text
+from bench.core.spec import RunSpec
+from bench.core.store import CorruptRecordError, ResultsStore, atomic_write_text
 
 
 def spec(**kw):
@@ -19,7 +19,7 @@ def test_run_id_is_stable_across_processes_and_param_order():
     a = spec(method_params={"m": 0.7, "s": 1.0})
     b = spec(method_params={"s": 1.0, "m": 0.7})
     assert a.run_id == b.run_id and a == b and hash(a) == hash(b)
-    code = ("from bench.spec import RunSpec;print(RunSpec.make(dataset='synthetic', manipulation='FaceSwap',"
+    code = ("from bench.core.spec import RunSpec;print(RunSpec.make(dataset='synthetic', manipulation='FaceSwap',"
             "detector='xception', method='none', method_params={'s':1.0,'m':0.7}).run_id)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == a.run_id
@@ -97,7 +97,7 @@ def test_arrays_saved_beside_the_record_and_loadable(tmp_path):
 
 
 def test_record_with_undefined_auc_is_strict_json(tmp_path):
-    from bench.metrics import compute_metrics
+    from bench.core.metrics import compute_metrics
 
     store = ResultsStore(tmp_path)
     metrics = compute_metrics([1, 1], [0.9, 0.2], [("FaceSwap", "a"), ("FaceSwap", "b")])

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import sweep
 from bench.cli import main
-from bench.store import ResultsStore
-from bench.tables import GridContext
+from bench.core.store import ResultsStore
+from bench.report import sweep
+from bench.report.tables import GridContext
 
 
 def names(text):

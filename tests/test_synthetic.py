@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.registry import DATASETS, build
-from bleachbench.datasets.base import FFPP_MANIPULATIONS, REAL
+from bench.core.dataset import FFPP_MANIPULATIONS, REAL
+from bench.core.registry import DATASETS, build
 from bleachbench.datasets.face_detect import enlarge_box
 from bleachbench.datasets.synthetic import SyntheticFaces
 from bleachbench.datasets.synthetic_render import render_face

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.registry import load_builtins
-from bench.table_remedies import REMEDIES, Remedies, RemedyCost
-from bench.tables import DASH, GridContext, render
+from bench.core.registry import load_builtins
+from bench.report.table_remedies import REMEDIES, Remedies, RemedyCost
+from bench.report.tables import DASH, GridContext, render
 
 load_builtins()
 CTX = GridContext(detectors=("tiny",), manipulations=("FaceSwap", "Deepfakes"), profile="smoke")

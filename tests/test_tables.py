@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from bench.store import ResultsStore
-from bench.tables import DASH, Cell, GridContext, RecordSet, get_table, render, table_names
+from bench.core.store import ResultsStore
+from bench.report.tables import DASH, Cell, GridContext, RecordSet, get_table, render, table_names
 
 CTX = GridContext(detectors=("xception", "resnet50"), manipulations=("FaceSwap", "Face2Face"))
 
@@ -91,8 +91,8 @@ def _arrays(rng, n_videos, p_right, manipulation):
 def _store_with_arrays(tmp_path, ctx, lift):
     """none and pixel_bleach runs for ctx's cells; the bleach's faces are right ``lift`` more often
     (the same faces: the bleach keeps the none run's right answers and fixes some wrong ones)."""
-    from bench.intervals import add_intervals
-    from bench.metrics import compute_metrics
+    from bench.core.intervals import add_intervals
+    from bench.core.metrics import compute_metrics
 
     store = ResultsStore(tmp_path)
     rng = np.random.default_rng(0)

@@ -16,16 +16,16 @@ import torch
 import torch.nn.functional as F
 from mmengine.hooks import Hook
 
-from bench.registry import DETECTORS, build
-from bench.training import (
+from bench.core.faceset import FaceSet
+from bench.core.registry import DETECTORS, build
+from bench.core.weights import UnsafeCheckpointError
+from bench.run.training import (
     NonFiniteLossError,
     build_runner,
     load_detector_checkpoint,
     train_detector,
 )
-from bleachbench.datasets.faceset import FaceSet
 from bleachbench.detectors.tiny import TinyDetector
-from bleachbench.detectors.weights import UnsafeCheckpointError
 
 REPO = Path(__file__).resolve().parents[1]
 KW = dict(batch_size=8, lr=1e-2, device="cpu", progress=False)
@@ -223,7 +223,7 @@ def _free_port() -> int:
 def test_more_torchrun_processes_than_gpus_is_a_clear_error(monkeypatch):
     # Seen on a one-GPU H200: rank 1 died inside mmengine's logger (it indexes the GPUs by
     # LOCAL_RANK); the harness now says what to change before mmengine is reached.
-    from bench.training import resolve_device
+    from bench.run.training import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
@@ -255,7 +255,7 @@ def test_two_process_gloo_training(tmp_path):
 
 
 def test_random_blur_blurs_the_chosen_images_only():
-    from bench.training import random_blur
+    from bench.run.training import random_blur
 
     torch.manual_seed(0)
     x = torch.rand(8, 3, 32, 32)
@@ -268,7 +268,7 @@ def test_random_blur_blurs_the_chosen_images_only():
 
 
 def test_random_blur_quantize_rounds_the_blurred_images_to_8_bits():
-    from bench.training import random_blur
+    from bench.run.training import random_blur
 
     torch.manual_seed(0)
     x = torch.randint(0, 256, (16, 3, 32, 32)).float() / 255

@@ -49,6 +49,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm
 
+from bench.core.reference import PAPER_CSV
+
 __all__ = [
     "DEFAULT_CSV",
     "best_threshold_accuracy",
@@ -62,7 +64,7 @@ __all__ = [
 
 #: The packaged published numbers, looked up relative to the repository root (this file is
 #: bench/core/recalibration.py). Only a default: every function takes the path as an argument.
-DEFAULT_CSV = Path(__file__).resolve().parents[2] / "results" / "paper" / "pixel_bleach_tmm2023.csv"
+DEFAULT_CSV = PAPER_CSV
 
 #: Table III's setting: detectors trained on FF++ C23, tested on C40.
 C40_SETTING = "train c23, test c40"
@@ -235,7 +237,7 @@ def ffpp_headroom_targets(csv_path=None, table: str = "III", setting: str = C40_
     """FF++ C40 headroom per detector x manipulation, and the diagnostic of the paper's remedy cells.
 
     csv_path: the published numbers (columns table,detector,manipulation,method,setting,metric,
-    value,note); default ``DEFAULT_CSV`` (results/paper/pixel_bleach_tmm2023.csv in the repository).
+    value,note); default ``DEFAULT_CSV`` (the packaged bench/data/pixel_bleach_tmm2023.csv).
     Takes the rows of ``table`` and ``setting`` with method ``none`` or ``remedy`` and metric acc
     and auc. Returns a pandas DataFrame, **in percentage points like the CSV**, one row per
     (detector, manipulation, method) in the CSV's order, with columns:

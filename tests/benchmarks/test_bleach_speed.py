@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from bench.registry import DETECTORS, load_builtins
-from bleachbench.detectors.base import Detector
+from bench.core.detector import Detector
+from bench.core.registry import DETECTORS, load_builtins
 from bleachbench.methods.bleach_generator import BleachGenerator, compensate, offset_direction
 from bleachbench.methods.pixel_bleach import PixelBleach
 
@@ -85,7 +85,7 @@ def test_bleach_fit_epoch(benchmark, frozen_cache_mb, tmp_path) -> None:
     Same weights to the last bit (tests/test_pixel_bleach.py); compare the two rows."""
     import numpy as np
 
-    from bleachbench.datasets.faceset import FaceSet
+    from bench.core.faceset import FaceSet
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.registry import COMPRESSIONS, build
+from bench.core.registry import COMPRESSIONS, build
 
 T, H, W = 48, 300, 300
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.registry import DETECTORS, build
+from bench.core.registry import DETECTORS, build
 from bleachbench.detectors.conv_weight_grad import use_taps_weight_grad
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from bleachbench.datasets.base import REAL, ClipSource, Video
+from bench.core.dataset import REAL, ClipSource, Video
 from bleachbench.datasets.face_cache import load_faces
 from bleachbench.datasets.face_detect import FaceBoxer
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.intervals import BootstrapConfig, paired_bootstrap, video_bootstrap
+from bench.core.intervals import BootstrapConfig, paired_bootstrap, video_bootstrap
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import torch
 from mmengine.dataset import DefaultSampler, default_collate
 from torch.utils.data import DataLoader
 
-from bench.training import FaceDataset
-from bleachbench.datasets.faceset import FaceSet
+from bench.core.faceset import FaceSet
+from bench.run.training import FaceDataset
 
 SIZE, BATCH, N = 299, 32, 256
 

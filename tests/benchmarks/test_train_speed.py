@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from mmengine.hooks import Hook
 
-from bench.registry import DETECTORS, build
-from bench.training import train_detector
-from bleachbench.datasets.faceset import FaceSet
+from bench.core.faceset import FaceSet
+from bench.core.registry import DETECTORS, build
+from bench.run.training import train_detector
 
 SIZE, BATCH, THREADS = 64, 32, 2
 
@@ -114,7 +114,7 @@ def test_harness_step_breakdown(benchmark, tmp_path, name):
     between two harness iterations."""
     from collections import defaultdict
 
-    from bench.training import build_runner
+    from bench.run.training import build_runner
 
     torch.set_num_threads(THREADS)
     train, val = faces(10 * BATCH), faces(BATCH, seed=1)

@@ -2,7 +2,7 @@
 
 import torch
 
-from bench.registry import DETECTORS
+from bench.core.registry import DETECTORS
 from bleachbench.detectors.tiny import TinyDetector
 
 

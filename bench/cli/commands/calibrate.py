@@ -1,0 +1,54 @@
+"""calibrate: where the testbed stands against FaceForensics++'s compression pattern."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.cli.options import add_axes, add_common, context, warn_if_empty
+from bench.core.registry import load_plugins
+from bench.core.store import ResultsStore
+from bench.report.tables import RecordSet
+
+ORDER = 4
+HELP = ("Report, from the 'none' records alone, where the testbed stands against "
+        "FaceForensics++'s compression pattern (issue 10's targets).")
+EXAMPLES = ("python -m bench calibrate\n  python -m bench calibrate --seeds 0,1,2 --detector xception\n"
+            "  python -m bench calibrate --cues 20   # plus the renderer's cue survival C23 -> C40")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_axes(p)
+    add_common(p)
+    p.add_argument("--strict", action="store_true", help="exit 1 if any judged target fails")
+    p.add_argument("--cues", type=int, default=0, metavar="N",
+                   help="also measure, on N fake/real test pairs of the dataset (no detector: "
+                        "datasets/cue_survival.py), how much of each manipulation's HQ cue "
+                        "survives the LQ compression")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.report.calibration import report
+
+    load_plugins(args.plugin)
+    ctx, profile = context(args)
+    store = ResultsStore(args.results)
+    warn_if_empty(store)
+    text, checks = report(RecordSet(store.index(), store), ctx)
+    if args.cues:
+        from bench.run.engine import Engine
+        from bleachbench.datasets.cue_survival import cue_survival, markdown
+
+        source = Engine(profile, args.results, "cpu", progress=False).source(ctx.dataset)
+        rows = cue_survival(source, ctx.manipulations, ctx.train_compression, ctx.test_compression,
+                            n_pairs=args.cues)
+        text += ("\n## Cue survival (dataset only, no detector)\n\n"
+                 f"How much of each manipulation's {ctx.train_compression} trace (fake minus its "
+                 f"real target) is left at {ctx.test_compression}: 1 = all, 0 = none "
+                 "(`datasets/cue_survival.py`; first test pairs; 95 % bootstrap over pairs).\n\n"
+                 + markdown(rows, ctx.train_compression, ctx.test_compression))
+    out = args.results / "tables" / "calibration.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(text)
+    print(f"written: {out}")
+    return 1 if args.strict and any(c.holds is False for c in checks) else 0

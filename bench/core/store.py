@@ -1,0 +1,250 @@
+"""The results store: one JSON record per run under ``<results>/runs/``.
+
+A record holds the spec, the metrics, timings, package versions, the git
+commit and checkpoint paths. Records are written atomically (a temporary file
+in the same folder, fsync, then rename), so a crash mid-write leaves the old
+record or none, never half a file. A record that fails to parse is reported
+by its path, never skipped silently and never overwritten.
+
+Beside a record, ``runs/<run_id>.npz`` holds the run's per-face arrays:
+``prob`` float32 [N] (P(fake)), ``label`` int8 [N] (1 = fake), ``video`` unicode [N]
+(``"<manipulation>/<video_id>"``, ``real/<id>`` for real faces), plus whatever the
+method's ``artifacts`` hook returned. It is written (atomically) before the record,
+so a record never points at missing arrays; :meth:`ResultsStore.arrays` loads it.
+
+Records are strict JSON: a metric that is not a finite number (an AUC on a test
+set of one class) is stored as ``null`` and its path and reason listed under the
+record's ``undefined``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.core.spec import RunSpec
+
+RECORD_VERSION = 1
+_PACKAGES = ("torch", "torchvision", "timm", "mmengine-lite", "av", "opencv-python-headless",
+             "kornia", "scikit-learn", "numpy", "bleachbench")
+
+
+ARRAY_KEYS = ("prob", "label", "video")  # always in a run's npz
+
+
+class CorruptRecordError(ValueError):
+    """A record file that is not valid JSON or lacks the fields a record has."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"corrupt run record {path}: {reason}. Inspect or delete it; "
+                         "bleachbench never overwrites it by itself.")
+        self.path = path
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    try:
+        res = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = res.stdout.strip()
+    return commit if res.returncode == 0 and commit else None
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, nothing else."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically, like :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def strict_json(obj: Any, path: str = "", undefined: dict[str, str] | None = None) -> Any:
+    """``obj`` with every non-finite float replaced by ``None``; their paths go to ``undefined``."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        if undefined is not None:
+            undefined.setdefault(path, f"not a finite number ({obj})")
+        return None
+    if isinstance(obj, dict):
+        return {k: strict_json(v, f"{path}.{k}" if path else str(k), undefined) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v, f"{path}[{i}]", undefined) for i, v in enumerate(obj)]
+    return obj
+
+
+def check_arrays(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The run's arrays in their stored dtypes; raises ``ValueError`` naming a missing or bad key."""
+    missing = [k for k in ARRAY_KEYS if k not in arrays]
+    if missing:
+        raise ValueError(f"run arrays lack {missing}; expected at least {list(ARRAY_KEYS)}")
+    out = {k: np.asarray(v) for k, v in arrays.items()}
+    out["prob"] = out["prob"].astype(np.float32)
+    out["label"] = out["label"].astype(np.int8)
+    out["video"] = out["video"].astype(str)
+    n = len(out["prob"])
+    for k in ARRAY_KEYS:
+        if out[k].ndim != 1 or len(out[k]) != n:
+            raise ValueError(f"run array {k!r} has shape {out[k].shape}; expected [{n}] like 'prob'")
+    for k, v in out.items():
+        if v.dtype == object:
+            raise ValueError(f"run array {k!r} has dtype object; use numeric or unicode arrays")
+    return out
+
+
+class ResultsStore:
+    """Records of runs under ``root/runs``; tables under ``root/tables``.
+
+    A committed results folder (``results/quick_v3/``) keeps its records under ``records/``
+    instead, apart from a live ``results/runs/``: where ``root/runs`` does not exist and
+    ``root/records`` does, the store reads (and writes) there, so ``--results
+    results/quick_v3`` renders that folder's tables."""
+
+    def __init__(self, root: str | Path = "results") -> None:
+        self.root = Path(root)
+        runs, archived = self.root / "runs", self.root / "records"
+        self.runs_dir = archived if not runs.exists() and archived.is_dir() else runs
+
+    def path(self, spec: RunSpec) -> Path:
+        return self.runs_dir / f"{spec.run_id}.json"
+
+    def arrays_path(self, spec: RunSpec) -> Path:
+        return self.runs_dir / f"{spec.run_id}.npz"
+
+    def exists(self, spec: RunSpec) -> bool:
+        """True if a valid record exists; a corrupt one raises :class:`CorruptRecordError`."""
+        path = self.path(spec)
+        if not path.exists():
+            return False
+        self._read(path)
+        return True
+
+    def write(self, spec: RunSpec, metrics: dict[str, Any], *, timings: dict[str, float] | None = None,
+              checkpoints: dict[str, str] | None = None, facts: dict[str, Any] | None = None,
+              arrays: dict[str, np.ndarray] | None = None,
+              config: dict[str, Any] | None = None) -> Path:
+        """Write the record (and first, if given, the per-face ``arrays`` as ``<run_id>.npz``).
+
+        ``config`` is the run's resolved configuration (bench/core/config.py)."""
+        record = {
+            "record_version": RECORD_VERSION,
+            "run_id": spec.run_id,
+            "spec": spec.identity(),
+            "metrics": metrics,
+            "timings": timings or {},
+            "checkpoints": checkpoints or {},
+            "facts": facts or {},
+            "config": config or {},
+            "versions": package_versions(),
+            "git_commit": git_commit(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        if arrays is not None:
+            arrays = check_arrays(arrays)
+            buf = io.BytesIO()
+            np.savez_compressed(buf, **arrays)
+            atomic_write_bytes(self.arrays_path(spec), buf.getvalue())
+            record["arrays"] = {"file": self.arrays_path(spec).name, "keys": sorted(arrays),
+                                "n": int(len(arrays["prob"]))}
+        undefined: dict[str, str] = {}
+        record = strict_json(record, "", undefined)
+        if undefined:
+            record["undefined"] = undefined
+        path = self.path(spec)
+        atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True, allow_nan=False) + "\n")
+        return path
+
+    def _arrays_path_of(self, spec_or_record: RunSpec | dict[str, Any]) -> Path:
+        spec = spec_or_record if isinstance(spec_or_record, RunSpec) else \
+            RunSpec.from_dict(spec_or_record["spec"])
+        return self.arrays_path(spec)
+
+    def has_arrays(self, spec_or_record: RunSpec | dict[str, Any]) -> bool:
+        """True if the run's per-face arrays were saved."""
+        return self._arrays_path_of(spec_or_record).exists()
+
+    def arrays(self, spec_or_record: RunSpec | dict[str, Any]) -> dict[str, np.ndarray]:
+        """The per-face arrays of a run (``prob``, ``label``, ``video``, method artifacts).
+
+        Raises ``FileNotFoundError`` naming the file if the run has none (a record written
+        before arrays were saved: re-run it with ``--force``).
+        """
+        path = self._arrays_path_of(spec_or_record)
+        if not path.exists():
+            raise FileNotFoundError(f"no per-face arrays for run {path.stem}: {path} does not exist "
+                                    "(record written before arrays were saved; re-run with --force)")
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    def set_aside(self, spec: RunSpec, tag: str) -> Path:
+        """Move a run's record (and arrays) to ``runs/stale/<run_id>.<tag>.json``, out of the
+        index, so that the run can be made again without losing the old result."""
+        stale = self.runs_dir / "stale"
+        stale.mkdir(parents=True, exist_ok=True)
+        target = stale / f"{spec.run_id}.{tag}.json"
+        self.path(spec).replace(target)
+        if self.arrays_path(spec).exists():
+            self.arrays_path(spec).replace(stale / f"{spec.run_id}.{tag}.npz")
+        return target
+
+    def read(self, spec: RunSpec) -> dict[str, Any] | None:
+        path = self.path(spec)
+        return self._read(path) if path.exists() else None
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, Any]:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorruptRecordError(path, str(exc)) from exc
+        if not isinstance(record, dict) or not {"spec", "metrics"} <= set(record):
+            raise CorruptRecordError(path, "missing 'spec' or 'metrics'")
+        try:
+            RunSpec.from_dict(record["spec"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptRecordError(path, f"bad spec: {exc}") from exc
+        return record
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every record; raises :class:`CorruptRecordError` naming the first bad file."""
+        if not self.runs_dir.exists():
+            return
+        for path in sorted(self.runs_dir.glob("*.json")):
+            yield self._read(path)
+
+    def index(self) -> dict[RunSpec, dict[str, Any]]:
+        """Records keyed by their spec."""
+        return {RunSpec.from_dict(r["spec"]): r for r in self.records()}
