@@ -30,7 +30,7 @@ bench-speed: $(STAMP)
 	$(BIN)/python -m pytest tests/benchmarks --benchmark-only -p no:cacheprovider
 
 clean-results:
-	rm -rf results/runs results/cache results/checkpoints results/tables results/work
+	rm -rf work_dirs
 
 # The prepared GPU check (tools/gpu_check.py): one JSON under $(GPU_OUT). Runs with the GPU image's
 # python3 (or this .venv where it exists); wheels in .whl/ (make gpu-wheels, where pip can reach

@@ -185,7 +185,7 @@ def test_results_default_to_the_project_not_the_working_folder(tmp_path, monkeyp
 
     monkeypatch.delenv("BLEACHBENCH_RESULTS", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert default_results() == Path(__file__).resolve().parents[1] / "results"
+    assert default_results() == Path(__file__).resolve().parents[1] / "work_dirs"
     monkeypatch.setenv("BLEACHBENCH_RESULTS", str(tmp_path / "elsewhere"))
     args = build_parser().parse_args(["table", "main"])
     assert args.results == tmp_path / "elsewhere"

@@ -48,19 +48,21 @@ def parse_cfg_options(items: list[str] | None) -> tuple[dict[str, Any], dict[str
 
 
 def default_results() -> Path:
-    """Where results go without ``--results``: ``$BLEACHBENCH_RESULTS``, else the project's own
-    ``results/`` (beside ``pyproject.toml`` in a checkout), else ``./results`` (installed
-    elsewhere): never a folder that depends on where the command was started from a checkout."""
+    """Where a run works without ``--results``: ``$BLEACHBENCH_RESULTS``, else the project's own
+    ``work_dirs/`` (beside ``pyproject.toml`` in a checkout; mmengine's convention), else
+    ``./work_dirs`` (installed elsewhere). Never ``results/``, which holds the published sets
+    only, so a user's run cannot dirty the checkout or mix with a published record."""
     import os
 
     if os.environ.get("BLEACHBENCH_RESULTS"):
         return Path(os.environ["BLEACHBENCH_RESULTS"])
     root = Path(__file__).resolve().parents[2]
-    return root / "results" if (root / "pyproject.toml").is_file() else Path("results")
+    return root / "work_dirs" if (root / "pyproject.toml").is_file() else Path("work_dirs")
 
 
-RESULTS_HELP = ("results folder: runs/, tables/, cache/, checkpoints/ (default: $BLEACHBENCH_RESULTS, "
-                "else the project's results/)")
+RESULTS_HELP = ("work folder: runs/, tables/, cache/, checkpoints/ (default: $BLEACHBENCH_RESULTS, "
+                "else the project's work_dirs/); a published set such as results/quick to render "
+                "its tables")
 
 
 def add_common(p: argparse.ArgumentParser) -> None:

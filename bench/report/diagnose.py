@@ -37,7 +37,7 @@ ARTIFACT_KEYS = ("idx_sub", "label_sub", "phi_before", "phi_after", "margin_befo
 
 
 def read_record(results: Path, run_id: str) -> dict[str, Any]:
-    """The record ``results/runs/<run_id>.json`` (a clear error naming the folder if absent)."""
+    """The record ``RESULTS/runs/<run_id>.json`` (a clear error naming the folder if absent)."""
     path = Path(results) / "runs" / f"{run_id}.json"
     if not path.exists():
         known = sorted(p.stem for p in (Path(results) / "runs").glob("pixel_bleach-*.json"))

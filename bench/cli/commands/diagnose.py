@@ -15,7 +15,7 @@ EXAMPLES = "python -m bench diagnose --run pixel_bleach-xception-FaceSwap-c40-01
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", required=True, metavar="RUN_ID", help="a pixel_bleach run id (results/runs/RUN_ID.json)")
+    p.add_argument("--run", required=True, metavar="RUN_ID", help="a pixel_bleach run id (RESULTS/runs/RUN_ID.json)")
     p.add_argument("--results", default=default_results(), type=Path, help=RESULTS_HELP)
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default: cpu)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
