@@ -24,17 +24,17 @@ test 53-63 %); with it, the same schedule reaches val 0.84 (C23 77-89 %), and
 the quick profile's 4 epochs at bs 16, lr 2e-3 reach C23 86-96 % (README,
 calibration section).
 
-``weight_grad`` (default ``"taps"``): how the CPU computes the weight gradient of
-a convolution whose output map is at most 4x4 (at 64 px, 22 of the 32 depthwise
+``weight_grad`` (default ``"native"``, defined here only): how the CPU computes the weight
+gradient of a convolution whose output map is at most 4x4 (at 64 px, 22 of the 32 depthwise
 convolutions, 3x3 and 5x5 kernels on 4x4 and 2x2 maps of 336 to 2,688 channels,
-and the 1x1 convolutions beside them). ``"taps"`` sums it tap by tap
-(detectors/conv_weight_grad.py): a training step at 64 px on one thread takes
-about a quarter less. ``"native"`` leaves PyTorch's kernel, which spent a quarter of
-that step on those depthwise convolutions. The forward pass is the same either
-way; the gradient is the same sum in another order (last bits). A GPU always runs
-the native kernel. Chosen on 2026-12-01 (results/quick_v6): the trained weights,
-and so the quick profile's EfficientNet-B4 numbers, differ from quick_v5's as two
-thread counts' do.
+and the 1x1 convolutions beside them). ``"native"`` leaves PyTorch's kernel. ``"taps"``
+(opt-in: ``--cfg-options detector.per_detector.efficientnet_b4.weight_grad=taps``) sums it
+tap by tap (detectors/conv_weight_grad.py): a training step at 64 px on one thread takes
+about a quarter less. The forward pass is the same either way; the gradient is the same sum
+in another order (last bits). A GPU always runs the native kernel. It was the default from
+2026-12-01 (results/quick_v6) to issue 29, item 6: the last bits it changes grow, through
+training and the bleach's fit, into different cells and verdicts, and a default must not
+depend on one CPU's kernels (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class EfficientNetB4(TimmDetector):
         weights: str | Path | None = None,
         drop_rate: float | None = None,
         zero_init_last: bool = True,
-        weight_grad: str = "taps",
+        weight_grad: str = "native",
         **timm_kwargs,
     ) -> None:
         super().__init__(pretrained=pretrained, weights=None, drop_rate=drop_rate, **timm_kwargs)
