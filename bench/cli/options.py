@@ -86,6 +86,11 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", default=None, metavar="0,1,2",
                    help="several seeds (a comma list; overrides --seed): the grid runs once per seed, "
                         "one detector per seed, and tables show mean ± sd across seeds")
+    p.add_argument("--fit-seeds", default=None, metavar="0,1,2",
+                   help="fit each remedy once per fit seed on the same trained detector (a comma "
+                        "list; default: the profile's fit_seeds, quick 0,1,2, else one fit); "
+                        "stars test remedy minus none over fits and test videos. Fit seed 0 is "
+                        "the historical fit (same run ids); `none` runs once per detector seed")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -204,10 +209,15 @@ def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
     for m in chosen:
         check_manipulation(m, manips, dataset)
     seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else (args.seed,)
+    from bench.core.config import profile_fit_seeds
+
+    fit_seeds = (parse_seeds(args.fit_seeds, "--fit-seeds") if getattr(args, "fit_seeds", None)
+                 else profile_fit_seeds(profile))
     ctx = GridContext(
         dataset=dataset, profile=args.profile, seed=seeds[0], seeds=seeds if len(seeds) > 1 else (),
         detectors=names(args.detector, default_detectors(), "detector"),
         manipulations=chosen,
+        fit_seeds=fit_seeds if fit_seeds != (0,) else (),
         train_compression=args.train_compression or profile["train_compression"],
         test_compression=args.test_compression or profile["test_compression"],
         options=canonical_json(overrides),
@@ -243,14 +253,16 @@ def dataset_manipulations(profile: dict[str, Any], results: Path, strict: bool) 
         return list(attribute(DATASETS, dataset, "manipulations", ()))
 
 
-def parse_seeds(text: str) -> tuple[int, ...]:
+def parse_seeds(text: str, option: str = "--seeds") -> tuple[int, ...]:
     """``--seeds 0,1,2`` -> (0, 1, 2); a clear error on anything else."""
     try:
         seeds = tuple(dict.fromkeys(int(t) for t in text.split(",") if t.strip()))
     except ValueError:
-        raise SystemExit(f"--seeds: expected a comma list of integers like 0,1,2, got {text!r}") from None
+        raise SystemExit(f"{option}: expected a comma list of integers like 0,1,2, got {text!r}") from None
     if not seeds:
-        raise SystemExit("--seeds: no seed given")
+        raise SystemExit(f"{option}: no seed given")
+    if option == "--fit-seeds" and min(seeds) < 0:
+        raise SystemExit(f"--fit-seeds: fit seeds are non-negative, got {text!r}")
     return seeds
 
 

@@ -16,7 +16,9 @@ A profile (:mod:`bench.core.profiles`) is plain data with these sections:
   parameters override both);
 - ``intervals``: :class:`bench.core.intervals.BootstrapConfig`;
 - the scalars ``train_compression``, ``test_compression``, ``detector_per_manipulation``,
-  ``method_per_manipulation``.
+  ``method_per_manipulation``;
+- ``fit_seeds``: the remedy fits per trained detector (a list of fit seeds, e.g. ``(0, 1, 2)``;
+  absent = one fit, fit seed 0), what the tables' stars test over (``--fit-seeds`` overrides it).
 
 Every key is checked (:func:`check_profile`): an unknown one is a :class:`ConfigError`
 that names the key, where it came from and the nearest valid key. The static sections
@@ -41,7 +43,7 @@ from bench.core.errors import UserError
 
 TOP_KEYS = ("name", "dataset", "faces", "train", "detector", "method", "intervals",
             "train_compression", "test_compression", "detector_per_manipulation",
-            "method_per_manipulation", "flush_denormal")
+            "method_per_manipulation", "flush_denormal", "fit_seeds")
 FACES_KEYS = ("size", "frames_per_video", "train_frames_per_video", "val_frames_per_video",
               "test_frames_per_video", "skip_first")
 # train_detector's keyword arguments that a profile may set (tests/test_config.py checks this
@@ -135,6 +137,7 @@ def check_profile(profile: dict[str, Any], origin: str = "", deep: bool = False,
     registered classes (imports them); ``detectors`` are the detectors the run builds.
     """
     _check_keys(profile, TOP_KEYS, "", origin)
+    profile_fit_seeds(profile, origin)
     for name in ("dataset", "faces", "train"):
         if not isinstance(profile.get(name), dict):
             raise ConfigError(f"profile section {name!r} must be a mapping{origin}, "
@@ -245,6 +248,19 @@ def method_kwargs(profile: dict[str, Any], method: str, params: dict[str, Any],
     if "seed" not in cfg and "seed" in parameters(factory):
         cfg["seed"] = int(seed)
     return cfg
+
+
+def profile_fit_seeds(profile: dict[str, Any], origin: str = "") -> tuple[int, ...]:
+    """The profile's ``fit_seeds`` (distinct non-negative ints, in order); ``()`` = one fit."""
+    value = profile.get("fit_seeds")
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(items, str) or not isinstance(items, (list, tuple)) or not items or any(
+            isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in items):
+        raise ConfigError(f"fit_seeds must be a non-empty list of non-negative integers{origin}, "
+                          f"got {value!r}")
+    return tuple(dict.fromkeys(int(v) for v in items))
 
 
 def detector_per_manipulation(profile: dict[str, Any]) -> bool:

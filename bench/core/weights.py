@@ -14,7 +14,9 @@ Two kinds of file reach a detector:
 Accepted layouts: a bare ``state_dict``, or a dict holding it under
 ``'state_dict'`` or ``'model'``. A ``module.`` prefix (DataParallel) is
 stripped; so is a ``detector.`` prefix (the training wrapper's attribute
-name, see ``bench/run/training.py``).
+name, see ``bench/run/training.py``). A DeepfakeBench checkpoint (their key
+names) is recognised and renamed onto ours, and its preprocessing (256 px,
+mean = std = 0.5) set on the detector: :mod:`bench.core.weights_deepfakebench`.
 """
 
 from __future__ import annotations
@@ -84,19 +86,39 @@ def load_weights(
     error lists the first missing and unexpected keys.
     """
     state = extract_state_dict(read_checkpoint(path, trusted=trusted), source=str(path))
+    # a DeepfakeBench checkpoint (their key names) is renamed onto ours first
+    from bench.core.weights_deepfakebench import apply_preprocessing, prepare
+
+    converted = prepare(module, state, str(path))
+    layout = None
+    if converted is not None:
+        state, layout = converted
     own = module.state_dict()
     bad_shape = [
         f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
         for k, v in state.items()
         if k in own and own[k].shape != v.shape
     ]
-    if bad_shape:
-        raise ValueError(f"{path}: shape mismatch for {len(bad_shape)} tensors, e.g. {bad_shape[:3]}")
-    result = module.load_state_dict(state, strict=False)
-    if strict and (result.missing_keys or result.unexpected_keys):
-        raise ValueError(
-            f"{path} does not match {type(module).__name__}: "
-            f"{len(result.missing_keys)} missing keys (e.g. {result.missing_keys[:3]}), "
-            f"{len(result.unexpected_keys)} unexpected keys (e.g. {result.unexpected_keys[:3]})"
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    what = f" (DeepfakeBench layout {layout!r})" if layout else ""
+    if bad_shape or (strict and (missing or unexpected)):
+        raise WeightsMismatchError(
+            f"{path}{what} does not match {type(module).__name__}: "
+            f"{len(missing)} missing keys (e.g. {missing[:5]}), "
+            f"{len(unexpected)} unexpected keys (e.g. {unexpected[:5]}), "
+            f"{len(bad_shape)} shape mismatches (e.g. {bad_shape[:3]})",
+            missing=missing, unexpected=unexpected, bad_shape=bad_shape,
         )
+    module.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
+    if layout:
+        apply_preprocessing(module, layout)
     return module
+
+
+class WeightsMismatchError(ValueError):
+    """A weights file whose keys or shapes do not match the model; lists what is off."""
+
+    def __init__(self, message: str, *, missing=(), unexpected=(), bad_shape=()) -> None:
+        super().__init__(message)
+        self.missing, self.unexpected, self.bad_shape = list(missing), list(unexpected), list(bad_shape)

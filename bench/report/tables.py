@@ -15,11 +15,15 @@ bootstrap interval over test videos (percentile intervals are slightly asymmetri
 the exact ``[lo, hi]`` is in the record's ``acc_ci``/``auc_ci``, or is computed from
 the run's ``.npz`` for records written before intervals were stored). When the
 context holds several seeds (``--seeds 0,1,2``) a cell is the mean ± the standard
-deviation across the seeds present. A remedy's cell is marked ``*`` (``^{*}``) when
-its paired bootstrap difference from ``none`` on the same faces is significant at
-95 % (with several seeds: in every seed, with the same sign). Table I's drop carries
-the paired interval of C23 minus C40 on the same videos. Each table says so in its
-caption.
+deviation across the seeds present. A remedy fitted several times (``--fit-seeds``, the
+quick profile's ``fit_seeds``) shows the mean ± sd over all its fits (detector seeds x fit
+seeds). A remedy's cell is marked ``*`` (``^{*}``) when its difference from ``none``
+(remedy minus ``none``, per face, paired with the ``none`` run of the same detector seed) is
+significant at 95 % over fits *and* test videos together
+(:func:`bench.core.verdict.hierarchical_paired_bootstrap`, method ``"t"``); a cell with one
+fit (one detector seed, one fit seed) is never marked, since nothing is known about fitting it
+again. Table I's drop carries the paired interval of C23 minus C40 on the same videos. Each
+table says so in its caption.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from bench.core.intervals import BootstrapConfig, paired_bootstrap, video_bootstrap
+from bench.core.intervals import BootstrapConfig, align, paired_bootstrap, video_bootstrap
 from bench.core.reference import PAPER_CSV
 from bench.core.registry import TABLES
 from bench.core.spec import RunSpec
+from bench.core.verdict import Verdict, hierarchical_paired_bootstrap
 
 DASH = "–"
 PRETTY = {
@@ -61,12 +66,27 @@ class GridContext:
     options: str = "{}"
     method_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per method, explicit
     seeds: tuple[int, ...] = ()  # several seeds (--seeds); empty = just ``seed``
+    fit_seeds: tuple[int, ...] = ()  # remedy fits per detector (--fit-seeds); empty = fit seed 0
 
     def seed_list(self) -> tuple[int, ...]:
         return tuple(self.seeds) or (self.seed,)
 
+    def fit_seed_list(self) -> tuple[int, ...]:
+        return tuple(self.fit_seeds) or (0,)
+
     def for_seed(self, seed: int) -> GridContext:
         return replace(self, seed=seed, seeds=())
+
+    def fits(self, spec: RunSpec) -> list[RunSpec]:
+        """Every run of ``spec``'s cell: one per detector seed, times one per fit seed for a
+        remedy (``none`` is not fitted: one per detector seed)."""
+        fit_seeds = (0,) if spec.method == "none" else self.fit_seed_list()
+        return [replace(spec, seed=s, fit_seed=f) for s in self.seed_list() for f in fit_seeds]
+
+    @property
+    def n_fits(self) -> int:
+        """Fits of a remedy per cell (detector seeds x fit seeds)."""
+        return len(self.seed_list()) * len(self.fit_seed_list())
 
     def spec(self, *, detector: str, manipulation: str, method: str,
              test_compression: str | None = None, fit_compression: str = "",
@@ -126,6 +146,7 @@ class RecordSet(dict):
         self._arrays: dict[RunSpec, dict[str, np.ndarray] | None] = {}
         self._boot: dict[RunSpec, dict[str, Any] | None] = {}
         self._paired: dict[tuple[RunSpec, RunSpec], dict[str, Any] | None] = {}
+        self._verdicts: dict[tuple[tuple[RunSpec, ...], str, str], Verdict | None] = {}
 
     def arrays(self, spec: RunSpec) -> dict[str, np.ndarray] | None:
         if spec not in self._arrays:
@@ -158,10 +179,45 @@ class RecordSet(dict):
         res = self._paired[(a, b)]
         return None if res is None or name not in res.get(level, {}) else res[level][name]
 
+    def verdict(self, fits: Sequence[RunSpec], name: str, level: str) -> Verdict | None:
+        """Remedy minus ``none`` over the runs ``fits`` of one cell (detector seeds x fit seeds)
+        and test videos (:func:`~bench.core.verdict.hierarchical_paired_bootstrap`, each fit
+        paired with the ``none`` run of its detector seed). Fits without per-face arrays or
+        without their ``none`` run are left out; None when no fit is left or the runs do not hold
+        the same faces. ``significant`` is None with a single fit."""
+        key = (tuple(fits), name, level)
+        if key in self._verdicts:
+            return self._verdicts[key]
+        result = None
+        if name in ("acc", "auc"):
+            nones: dict[int, dict[str, np.ndarray]] = {}
+            rem, groups = [], []
+            for s in fits:
+                base = baseline_spec(s)
+                arr, arr_none = self.arrays(s), self.arrays(base)
+                if arr is None or arr_none is None:
+                    continue
+                nones.setdefault(s.seed, arr_none)
+                rem.append(arr)
+                groups.append(s.seed)
+            if rem:
+                ref = next(iter(nones.values()))
+                try:
+                    rem_p = [np.asarray(a["prob"])[align(ref, a)] for a in rem]
+                    none_p = {g: np.asarray(a["prob"])[align(ref, a)] for g, a in nones.items()}
+                    result = hierarchical_paired_bootstrap(
+                        rem_p, none_p, np.asarray(ref["label"]), np.asarray(ref["video"]),
+                        metric=name, n_boot=BOOT.n_boot, seed=BOOT.seed, groups=groups,
+                        level=level, stratify=BOOT.stratify)
+                except ValueError:  # not the same faces (or a metric undefined): no verdict
+                    result = None
+        self._verdicts[key] = result
+        return result
+
 
 def baseline_spec(spec: RunSpec) -> RunSpec:
     """The ``none`` run on the same detector and test set as ``spec``."""
-    return replace(spec, method="none", method_params="{}", fit_compression="")
+    return replace(spec, method="none", method_params="{}", fit_compression="", fit_seed=0)
 
 
 def _records(records: dict[RunSpec, dict[str, Any]]) -> RecordSet:
@@ -170,21 +226,22 @@ def _records(records: dict[RunSpec, dict[str, Any]]) -> RecordSet:
 
 def measured(records: dict[RunSpec, dict[str, Any]], ctx: GridContext, spec: RunSpec, name: str,
              level: str = "frame") -> Cell | str:
-    """A measured cell over ``ctx``'s seeds: one seed -> value ± CI half-width; several ->
-    mean ± sd; marked if the paired difference from ``none`` is significant (in every seed)."""
+    """A measured cell over ``ctx``'s runs of it (:meth:`GridContext.fits`: detector seeds, and
+    fit seeds for a remedy): one run -> value ± CI half-width; several -> mean ± sd over the
+    runs present; a remedy's cell is marked when remedy minus ``none`` is significant over fits
+    and test videos (:meth:`RecordSet.verdict`), never with a single fit."""
     records = _records(records)
-    specs = [replace(spec, seed=s) for s in ctx.seed_list()]
+    specs = ctx.fits(spec)
     found = [(s, metric(records.get(s), name, level)) for s in specs]
     found = [(s, v) for s, v in found if v is not None]
     if not found:
         return DASH
-    tests = []
-    if spec.method != "none":
-        tests = [records.paired(s, baseline_spec(s), name, level) for s, _ in found]
-    signs = {np.sign(t["diff"]) for t in tests if t is not None and t["significant"]}
-    mark = bool(tests) and all(t is not None and t["significant"] for t in tests) and len(signs) == 1
+    mark = False
+    if spec.method != "none" and len(found) > 1:
+        verdict = records.verdict([s for s, _ in found], name, level)
+        mark = verdict is not None and bool(verdict.significant)
     values = [float(v) for _, v in found]
-    if len(found) > 1 or len(ctx.seed_list()) > 1:
+    if len(found) > 1 or len(specs) > 1:
         sd = float(np.std(values, ddof=1)) if len(values) > 1 else None
         return Cell(float(np.mean(values)), sd, mark)
     if name in COUNTS:
@@ -292,23 +349,36 @@ def _latex(df: pd.DataFrame, caption: str, label: str) -> str:
 
 
 def seed_grid(table: Table, ctx: GridContext) -> list[RunSpec]:
-    """The runs ``table`` needs for every seed of ``ctx``."""
-    return [s for seed in ctx.seed_list() for s in table.grid(ctx.for_seed(seed))]
+    """The runs ``table`` needs for every seed of ``ctx`` (and every fit seed of a remedy)."""
+    fit_seeds = ctx.fit_seed_list()
+    return [replace(s, fit_seed=f) if f else s
+            for seed in ctx.seed_list() for s in table.grid(ctx.for_seed(seed))
+            for f in ((0,) if s.method == "none" else fit_seeds)]
 
 
 def error_bar_note(ctx: GridContext, fmt: str = "md") -> str:
     """What the ± and the mark mean, for a table's caption."""
     latex = fmt == "latex"
     pm, star, pct = ("$\\pm$", "$^{*}$", "\\%") if latex else ("±", "*", "%")
-    seeds = ctx.seed_list()
-    if len(seeds) > 1:
-        return (f"Cells: mean {pm} standard deviation across seeds {', '.join(map(str, seeds))}. "
-                f"{star}: the paired bootstrap difference from `none` (same faces, resampling "
-                f"videos, 95 {pct}) is significant in every seed, with the same sign.")
-    return (f"Cells: value {pm} half-width of the 95 {pct} bootstrap interval over test videos "
-            f"({BOOT.n_boot} percentile replicates; exact bounds in the records; a cell without {pm}: its "
-            f"run saved no per-face arrays). {star}: the paired bootstrap difference from "
-            f"`none` on the same faces is significant at 95 {pct}.")
+    seeds, fit_seeds = ctx.seed_list(), ctx.fit_seed_list()
+    if ctx.n_fits == 1:
+        return (f"Cells: value {pm} half-width of the 95 {pct} bootstrap interval over test videos "
+                f"({BOOT.n_boot} percentile replicates; exact bounds in the records; a cell without "
+                f"{pm}: its run saved no per-face arrays). Verdicts against `none`: one fit per "
+                "cell: the difference's interval is over test videos only, conditional on that "
+                "fit; no star is marked (see docs/statistics.md).")
+    words = [f"detector seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else
+             f"detector seed {seeds[0]}"]
+    if len(fit_seeds) > 1:
+        words.append(f"fit seeds {', '.join(map(str, fit_seeds))}")
+    none_cells = (f"`none`: mean {pm} standard deviation across detector seeds" if len(seeds) > 1
+                  else f"`none`: value {pm} half-width of the 95 {pct} bootstrap interval over "
+                       "test videos")
+    return (f"Cells: a remedy's mean {pm} standard deviation over its {ctx.n_fits} fits "
+            f"({' x '.join(words)}); {none_cells}. {star}: remedy minus `none` is significant "
+            f"at 95 {pct} over fits and test videos together (a t interval over fits combined "
+            f"with a paired video bootstrap, each fit paired with the `none` run of its "
+            f"detector seed; see docs/statistics.md).")
 
 
 def render(table: Table, records: dict[RunSpec, dict[str, Any]], ctx: GridContext,
@@ -495,8 +565,8 @@ def _ablation_rows(records: dict[RunSpec, dict[str, Any]], ctx: GridContext, det
         spec = ctx.spec(detector=detector, manipulation=manipulation, method=method, params=params)
         row = []
         for k in metrics:
-            if k == "fn/fp":  # of the counts summed over the seeds present
-                recs = [records.get(replace(spec, seed=s)) for s in ctx.seed_list()]
+            if k == "fn/fp":  # of the counts summed over the seeds (and fits) present
+                recs = [records.get(s) for s in ctx.fits(spec)]
                 fp = [metric(r, "fp") for r in recs if metric(r, "fp") is not None]
                 fn = [metric(r, "fn") for r in recs if metric(r, "fn") is not None]
                 row.append(DASH if not fp or sum(fp) == 0 or len(fn) != len(fp)

@@ -437,9 +437,10 @@ class Engine:
     # -- runs -----------------------------------------------------------------------------------
     def method_cfg(self, spec: RunSpec) -> dict[str, Any]:
         """The method's arguments: profile ``method`` keys it takes, the run's parameters,
-        and the run's seed (bench/core/config.py: :func:`~bench.core.config.method_kwargs`)."""
+        and the run's method seed (the detector seed for fit seed 0; bench/core/config.py:
+        :func:`~bench.core.config.method_kwargs`)."""
         return {"type": spec.method, **C.method_kwargs(self.profile, spec.method, spec.params,
-                                                       spec.seed)}
+                                                       spec.method_seed)}
 
     def run_one(self, spec: RunSpec) -> Path:
         t0 = time.perf_counter()
@@ -457,7 +458,7 @@ class Engine:
         on_test = ({"test": [spec.manipulation, spec.test_compression]}
                    if fit_flags(method)["test_time"] else {})
         fit_key = canonical_json({"det": det_info["checkpoint"], "cfg": cfg, "fit": fit_c,
-                                  "manip": fit_manip, "seed": spec.seed, **on_test})
+                                  "manip": fit_manip, "seed": spec.method_seed, **on_test})
         work = self.results / "work" / hashlib.sha256(fit_key.encode()).hexdigest()[:16]
         t = self.clock.add("faces", t)
         t_fit = time.perf_counter()
@@ -470,13 +471,13 @@ class Engine:
             else:  # a method that reads no faces: no LQ train/val caches are built for it
                 train_lq = val_lq = test.subset(np.zeros(0, dtype=np.int64))
             if fit_manip == "all":
-                train_lq = balance_classes(train_lq, spec.seed)
-                val_lq = balance_classes(val_lq, spec.seed)
+                train_lq = balance_classes(train_lq, spec.method_seed)
+                val_lq = balance_classes(val_lq, spec.method_seed)
             t = self.clock.add("faces", t)
             from bench.run.training import train_detector
 
             data, bundle_facts = build_fit_data(
-                method, train_lq, val_lq, compression=fit_c, seed=spec.seed, test_lq=lambda: test,
+                method, train_lq, val_lq, compression=fit_c, seed=spec.method_seed, test_lq=lambda: test,
                 hq=lambda split: self.faces(spec.dataset, fit_manip, spec.train_compression,
                                             split, size),
                 detector_training=lambda: self.detector_training_set(spec, fit_c),
@@ -588,7 +589,7 @@ class Engine:
         # `none` cell that another method's frozen pass covers runs after it (frozen_pass_cells).
         later = frozen_pass_cells(todo)
         todo.sort(key=lambda s: (s.detector, s.seed, s.manipulation, s in later,
-                                 s.method != "none", s.method))
+                                 s.method != "none", s.method, s.fit_seed))
         bar = tqdm(todo, desc="runs", unit="run", disable=not self.progress or not todo)
         for spec in bar:
             bar.set_postfix_str(f"{spec.detector}/{spec.manipulation}/{spec.method}/{spec.test_compression}")

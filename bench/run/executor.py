@@ -69,7 +69,7 @@ def fit_group(spec: RunSpec, profile: dict[str, Any]) -> tuple:
     (a superset of the engine's own fit key, which also resolves the method's defaults)."""
     per_manip = method_per_manipulation(profile)
     return (spec.method, spec.method_params, spec.options, spec.method_fit_compression,
-            spec.manipulation if per_manip else "all")
+            spec.manipulation if per_manip else "all", spec.fit_seed)
 
 
 def fit_cost(method: str) -> float:

@@ -34,7 +34,8 @@ def run_config(profile: dict[str, Any], spec: Any, dataset_kwargs: dict[str, Any
                                      "progress", "hooks", "keep_checkpoints")),
         "method": {"type": spec.method, **with_defaults(
             resolve(METHODS, spec.method),
-            method_kwargs(profile, spec.method, spec.params, spec.seed))},
+            method_kwargs(profile, spec.method, spec.params,
+                          getattr(spec, "method_seed", spec.seed)))},
         "train_compression": spec.train_compression,
         "test_compression": spec.test_compression,
         "fit_compression": spec.method_fit_compression,
