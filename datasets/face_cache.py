@@ -173,19 +173,11 @@ def _build_lock(final: Path) -> Iterator[None]:
     """Hold ``.<cache>.lock`` beside the cache while it is built, so that two processes
     needing the same cache (``run --jobs N``, several ``--executor`` jobs) build it once: the
     second waits, then opens the first's. An OS file lock: released if the holder dies."""
-    from filelock import FileLock, Timeout
+    from bench.run.locks import file_lock
 
-    final.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(final.parent / f".{final.name}.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        print(f"waiting for another process that builds the face cache {final.name} ...", flush=True)
-        lock.acquire(poll_interval=0.5)
-    try:
+    with file_lock(final.parent / f".{final.name}.lock",
+                   f"waiting for another process that builds the face cache {final.name} ...", 0.5):
         yield
-    finally:
-        lock.release()
 
 
 def open_cache(path: Path | str) -> CachedFaceSet:
@@ -194,8 +186,23 @@ def open_cache(path: Path | str) -> CachedFaceSet:
     manifest_path = path / "manifest.json"
     if not manifest_path.is_file():
         raise FileNotFoundError(f"not a finished face cache (no manifest.json): {path}")
-    manifest = json.loads(manifest_path.read_text())
-    arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
+    from bench.core.files import corrupt
+
+    fix = f"delete the folder {path} (the next run builds it again)"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise corrupt("face cache manifest", manifest_path, exc, fix) from exc
+    arrays = {}
+    for name in ARRAYS:
+        try:
+            arrays[name] = np.load(path / f"{name}.npy", mmap_mode="r")
+        except (OSError, ValueError, EOFError) as exc:  # truncated: "mmap length is greater ..."
+            raise corrupt("face cache", path / f"{name}.npy", exc, fix) from exc
+    n = (manifest.get("counts") or {}).get("faces")
+    lengths = {name: len(a) for name, a in arrays.items()}
+    if len(set(lengths.values())) != 1 or (n is not None and lengths["images"] != n):
+        raise corrupt("face cache", path, f"array lengths {lengths} (manifest: {n} faces)", fix)
     return CachedFaceSet(
         arrays["images"],
         np.asarray(arrays["labels"]),

@@ -257,17 +257,25 @@ def _batches(index: np.ndarray, size: int) -> Iterator[np.ndarray]:
 
 def _save_atomic(obj: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    if path.suffix == ".json":
-        tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    else:
-        torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        if path.suffix == ".json":
+            tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
+        else:
+            torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk or a kill leaves no half-written temp file behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _save_atomic_npz(arrays: dict[str, np.ndarray], path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @METHODS.register_module(name="pixel_bleach")

@@ -138,6 +138,44 @@ class ResultsStore:
         runs, archived = self.root / "runs", self.root / "records"
         self.runs_dir = archived if not runs.exists() and archived.is_dir() else runs
 
+RESULT_FOLDERS = ("checkpoints", "work", "runs", "records", "cache", "tables")
+
+
+def stored_path(root: str | Path, path: str | Path) -> str:
+    """``path`` as a results folder stores it: relative to ``root`` (POSIX) when it lies under
+    it, so that a copied or moved folder uses its own files; anything else unchanged."""
+    text = str(path)
+    if not text or ":" in text.split("/")[0] or not Path(text).is_absolute():
+        return text  # "", "untrained:<digest>", already relative
+    try:
+        return Path(text).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return text
+
+
+def resolve_stored(root: str | Path, stored: str | Path) -> Path:
+    """A path a results folder stored (:func:`stored_path`), resolved against ``root``, the
+    folder it is read from. An absolute path from before paths were stored relative (a record
+    or done.json of another place) that is not under ``root`` is looked up by its tail under
+    ``root`` (``.../checkpoints/<...>/best.pth``): a moved or copied folder never reads another
+    folder's files; if no such tail exists the path is returned as it is."""
+    path, root = Path(str(stored)), Path(root)
+    if not str(stored):
+        return path
+    if not path.is_absolute():
+        return root / path
+    try:
+        path.resolve().relative_to(root.resolve())
+        return path
+    except ValueError:
+        pass
+    parts = path.parts
+    for i, part in enumerate(parts):
+        if part in RESULT_FOLDERS and (root.joinpath(*parts[i:])).exists():
+            return root.joinpath(*parts[i:])
+    return path
+
+
     def path(self, spec: RunSpec) -> Path:
         return self.runs_dir / f"{spec.run_id}.json"
 
@@ -165,7 +203,7 @@ class ResultsStore:
             "spec": spec.identity(),
             "metrics": metrics,
             "timings": timings or {},
-            "checkpoints": checkpoints or {},
+            "checkpoints": {k: stored_path(self.root, v) for k, v in (checkpoints or {}).items()},
             "facts": facts or {},
             "config": config or {},
             "versions": package_versions(),
@@ -206,8 +244,13 @@ class ResultsStore:
         if not path.exists():
             raise FileNotFoundError(f"no per-face arrays for run {path.stem}: {path} does not exist "
                                     "(record written before arrays were saved; re-run with --force)")
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        import zipfile
+
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+            raise self._corrupt_arrays(path, exc) from exc
 
     def set_aside(self, spec: RunSpec, tag: str) -> Path:
         """Move a run's record (and arrays) to ``runs/stale/<run_id>.<tag>.json``, out of the
@@ -232,6 +275,35 @@ class ResultsStore:
             raise CorruptRecordError(path, str(exc)) from exc
         if not isinstance(record, dict) or not {"spec", "metrics"} <= set(record):
             raise CorruptRecordError(path, "missing 'spec' or 'metrics'")
+    def resolve(self, stored: str | Path) -> Path:
+        """A path stored in a record (``checkpoints``), resolved against this folder."""
+        return resolve_stored(self.root, stored)
+
+    def check_arrays_file(self, spec_or_record: RunSpec | dict[str, Any]) -> bool:
+        """True if the run's ``.npz`` exists and opens (its zip directory and keys); a corrupt
+        one raises :class:`~bench.core.files.CorruptFileError` naming it."""
+        path = self._arrays_path_of(spec_or_record)
+        if not path.exists():
+            return False
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = set(z.namelist())
+        except (OSError, zipfile.BadZipFile, ValueError) as exc:
+            raise self._corrupt_arrays(path, exc) from exc
+        missing = [k for k in ARRAY_KEYS if f"{k}.npy" not in names]
+        if missing:
+            raise self._corrupt_arrays(path, f"lacks {missing}")
+        return True
+
+    @staticmethod
+    def _corrupt_arrays(path: Path, reason: object) -> Exception:
+        from bench.core.files import corrupt
+
+        return corrupt("per-face arrays", path, reason,
+                       "delete it and its record (or run with --force to make both again)")
+
         try:
             RunSpec.from_dict(record["spec"])
         except (KeyError, TypeError, ValueError) as exc:

@@ -129,12 +129,14 @@ def reload(record: dict[str, Any], results: Path, device: torch.device):
     size = engine.image_size(spec.detector)
     faces = engine.faces(spec.dataset, spec.manipulation, spec.test_compression, "test", size)
     detector = load_detector_checkpoint(build(DETECTORS, spec.detector),
-                                        record["checkpoints"]["detector"], trusted=True)
+                                        engine.store.resolve(record["checkpoints"]["detector"]),
+                                        trusted=True)
     detector.to(device).eval()
     for p in detector.parameters():
         p.requires_grad_(False)
     method = PixelBleach.load(record["facts"]["method_cfg"], detector,
-                              Path(record["checkpoints"]["method_work_dir"]), size, device)
+                              engine.store.resolve(record["checkpoints"]["method_work_dir"]),
+                              size, device)
     return method, faces
 
 
@@ -174,7 +176,9 @@ def diagnose(results: Path, run_id: str, device: str = "cpu") -> dict[str, Any]:
             chunks.append(method.bleaches(x).float().cpu().numpy())
         report["bleach_cosine"] = bleach_cosines(np.concatenate(chunks),
                                                  np.asarray(arrays["label_sub"]))
-    work = Path(record["checkpoints"].get("method_work_dir", "")) / "arrays.npz"
+    from bench.core.store import resolve_stored
+
+    work = resolve_stored(results, record["checkpoints"].get("method_work_dir", "")) / "arrays.npz"
     if work.is_file():
         with np.load(work) as data:
             report["offset"] = offset_stats({k: data[k] for k in data.files})

@@ -277,7 +277,9 @@ def arrays_path(results: Path, record: dict[str, Any]) -> Path | None:
     candidates = [Path(results) / "runs" / f"{record['run_id']}.npz"]
     work = record.get("checkpoints", {}).get("method_work_dir")
     if work:
-        candidates.append(Path(work) / "arrays.npz")
+        from bench.core.store import resolve_stored
+
+        candidates.append(resolve_stored(results, work) / "arrays.npz")
     return next((p for p in candidates if p.exists()), None)
 
 
@@ -285,9 +287,17 @@ class SavedArrays(Mapping):
     """A run's ``.npz`` read lazily: keys at once, each array when first used (never pickles)."""
 
     def __init__(self, path: Path) -> None:
+        import zipfile
+
         self.path = Path(path)
-        with np.load(self.path, allow_pickle=False) as data:
-            self._keys = list(data.files)
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                self._keys = list(data.files)
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+            from bench.core.files import corrupt
+
+            raise corrupt("per-face arrays", self.path, exc, "delete it and its record (or run "
+                          "with --force to make both again)") from exc
         self._cache: dict[str, np.ndarray] = {}
 
     def __getitem__(self, key: str) -> np.ndarray:

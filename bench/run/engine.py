@@ -32,6 +32,7 @@ from bench.core import config as C
 from bench.core.dataset import ClipSource
 from bench.core.detector import Detector
 from bench.core.faceset import FaceSet
+from bench.core.files import check_free_space, disk_guard, human, sweep_stale_temps
 from bench.core.fit_data import TEST_BATCH_SIZE, build_fit_data, hand_over
 from bench.core.fit_data import flags as fit_flags
 from bench.core.intervals import BootstrapConfig, add_intervals
@@ -39,8 +40,8 @@ from bench.core.method import fake_probability
 from bench.core.metrics import compute_metrics
 from bench.core.registry import DATASETS, DETECTORS, METHODS, build, resolve
 from bench.core.spec import RunSpec, canonical_json
-from bench.core.store import ResultsStore
-from bench.run.locks import detector_lock
+from bench.core.store import ResultsStore, atomic_write_text, stored_path
+from bench.run.locks import detector_lock, run_lock
 from bench.run.run_config import detector_key, run_config
 
 
@@ -269,6 +270,7 @@ class Engine:
         self._frozen_probs: dict[tuple, tuple[np.ndarray, str]] = {}
         self._detectors: dict[tuple, tuple[Detector, dict[str, Any]]] = {}
         self.summary = RunSummary()
+        self._run_started = time.time()  # run() resets it: records newer are another process's
 
     # -- data -----------------------------------------------------------------------------------
     def dataset_kwargs(self, name: str) -> dict[str, Any]:
@@ -398,9 +400,8 @@ class Engine:
                     # training option, another seed) retrains where a user may expect a reuse.
                     print(f"training {spec.detector} (seed {spec.seed}): no finished checkpoint "
                           f"with this configuration; into {work}", flush=True)
-                    work.mkdir(parents=True, exist_ok=True)
-                    (work / "config.json").write_text(json.dumps(key, indent=2, sort_keys=True,
-                                                                 default=str) + "\n")
+                    atomic_write_text(work / "config.json", json.dumps(
+                        key, indent=2, sort_keys=True, default=str) + "\n")
                 torch.manual_seed(spec.seed)
                 model = build(DETECTORS, {"type": spec.detector, **given})
                 opts = C.accepted(train_detector, C.train_options(self.profile, spec.detector))
@@ -442,7 +443,17 @@ class Engine:
         return {"type": spec.method, **C.method_kwargs(self.profile, spec.method, spec.params,
                                                        spec.method_seed)}
 
-    def run_one(self, spec: RunSpec) -> Path:
+    def run_one(self, spec: RunSpec) -> Path | None:
+        """Make ``spec``'s record under its run lock (:func:`bench.run.locks.run_lock`); None
+        if another process made it meanwhile (this one waited for it and reuses it)."""
+        with run_lock(self.results / "locks" / spec.run_id):
+            path = self.store.path(spec)
+            if path.exists() and path.stat().st_mtime >= self._run_started and \
+                    self.store.check_arrays_file(spec):
+                return None  # another process made it since this run began: reuse it
+            return self._run_one(spec)
+
+    def _run_one(self, spec: RunSpec) -> Path:
         t0 = time.perf_counter()
         detector, det_info = self.detector(spec)
         size = self.image_size(spec.detector)
@@ -457,7 +468,9 @@ class Engine:
         # A test-time method adapts to one test set: fitted afresh for each.
         on_test = ({"test": [spec.manipulation, spec.test_compression]}
                    if fit_flags(method)["test_time"] else {})
-        fit_key = canonical_json({"det": det_info["checkpoint"], "cfg": cfg, "fit": fit_c,
+        # the checkpoint as the results folder stores it (relative): a moved folder's fits match
+        fit_key = canonical_json({"det": stored_path(self.results, det_info["checkpoint"]),
+                                  "cfg": cfg, "fit": fit_c,
                                   "manip": fit_manip, "seed": spec.method_seed, **on_test})
         work = self.results / "work" / hashlib.sha256(fit_key.encode()).hexdigest()[:16]
         t = self.clock.add("faces", t)
@@ -559,9 +572,12 @@ class Engine:
         """Run ``specs`` (skipping those with a record unless ``force``); a record that does
         not parse is never overwritten, not even with ``force``."""
         specs = list(dict.fromkeys(specs))
+        self._run_started = time.time()
         self.check(specs)
         todo = []
         for spec in specs:
+            if record is not None:
+                self._check_arrays(spec, force)
             record = self.store.read(spec)  # raises on a corrupt record, even with force
             if record is not None and not force:
                 old = data_fingerprint(record)
@@ -590,10 +606,101 @@ class Engine:
         later = frozen_pass_cells(todo)
         todo.sort(key=lambda s: (s.detector, s.seed, s.manipulation, s in later,
                                  s.method != "none", s.method, s.fit_seed))
+        needed = self.check_disk(todo) if todo else 0
+        if todo:
+            for path in sweep_stale_temps(self.results, before=self._run_started):
+                tqdm.write(f"removed a stale temp file of an interrupted write: {path}")
         bar = tqdm(todo, desc="runs", unit="run", disable=not self.progress or not todo)
-        for spec in bar:
-            bar.set_postfix_str(f"{spec.detector}/{spec.manipulation}/{spec.method}/{spec.test_compression}")
-            self.run_one(spec)
-            self.summary.ran.append(spec.run_id)
+        with disk_guard(self.results, needed):
+            for spec in bar:
+                bar.set_postfix_str(f"{spec.detector}/{spec.manipulation}/{spec.method}/{spec.test_compression}")
+                if self.run_one(spec) is None:
+                    tqdm.write(f"{spec.run_id}: made by another process meanwhile; reused")
+                    self.summary.skipped.append(spec.run_id)
+                else:
+                    self.summary.ran.append(spec.run_id)
         self.summary.stages = dict(self.clock.seconds)
+
+    def _check_arrays(self, spec: RunSpec, force: bool) -> None:
+        """A run's corrupt ``.npz`` stops the run naming it; ``force`` replaces it, saying so."""
+        from bench.core.files import CorruptFileError
+
+        try:
+            self.store.check_arrays_file(spec)
+        except CorruptFileError as exc:
+            if not force:
+                raise
+            tqdm.write(f"{exc.path}: corrupt per-face arrays; --force makes them again "
+                       "(the file is replaced)")
+
+    # -- disk -----------------------------------------------------------------------------------
+    CHECKPOINT_COPIES = 7  # weights x (epoch_N + best_N with Adam's 2 moments: 3 + 3) + best.pth
+    RECORD_BYTES, FACE_ARRAY_BYTES, MARGIN = 64_000, 256, 1.1
+
+    def disk_estimate(self, specs: Sequence[RunSpec]) -> dict[str, int]:
+        """Bytes the runs ``specs`` need at peak, from the plan, by part: ``faces`` (each face
+        cache not built yet: n faces x size^2 x 3), ``checkpoints`` (each detector not trained
+        yet: parameters x 4 bytes x :attr:`CHECKPOINT_COPIES`) and ``records`` (a record and
+        its per-face arrays each); ``total`` with a 10 % margin."""
+        from bleachbench.datasets.face_cache import cache_dir, cache_params, select_videos
+
+        caches: dict[tuple, int] = {}
+        detectors: dict[tuple, int] = {}
+        records = 0
+        params_of: dict[str, int] = {}
+        for spec in specs:
+            size = self.image_size(spec.detector)
+            det_manip = spec.manipulation if self.per_manipulation else "all"
+            fit_manip = spec.manipulation if self.method_per_manipulation else "all"
+            test_manip = spec.manipulation if self.per_manipulation else "all"
+            need = [(det_manip, spec.train_compression, "train"),
+                    (det_manip, spec.train_compression, "val"),
+                    (test_manip, spec.test_compression, "test"),
+                    (fit_manip, spec.method_fit_compression, "train"),
+                    (fit_manip, spec.method_fit_compression, "val")]
+            n_test = 0
+            for manip, comp, split in need:
+                key = (spec.dataset, manip, comp, split, size)
+                fpv = self.frames_per_video(split)
+                if key not in caches:
+                    source = self.source(spec.dataset)
+                    n = len(select_videos(source, split, manip)) * fpv
+                    params = cache_params(source, manip, comp, split, size, fpv,
+                                          bool(self.profile["faces"].get("skip_first", False)))
+                    root = self.results / "cache" / "faces"
+                    built = (cache_dir(root, params) / "manifest.json").is_file()
+                    caches[key] = 0 if built else n * size * size * 3
+                    caches[key + ("n",)] = n
+                if split == "test":
+                    n_test = caches[key + ("n",)]
+            records += self.RECORD_BYTES + n_test * self.FACE_ARRAY_BYTES
+            det = (spec.dataset, det_manip, spec.detector, spec.train_compression, spec.seed)
+            if det not in detectors:
+                epochs = int(C.train_options(self.profile, spec.detector).get("epochs", 1) or 0)
+                if epochs == 0:
+                    detectors[det] = 0
+                else:
+                    if spec.detector not in params_of:
+                        try:
+                            model = build(DETECTORS, {"type": spec.detector, **C.detector_kwargs(
+                                self.profile, spec.detector)})
+                        except Exception:  # noqa: BLE001 - it fails, named, where it is trained
+                            params_of[spec.detector] = 0
+                        else:
+                            params_of[spec.detector] = sum(p.numel() for p in model.parameters())
+                            del model
+                    detectors[det] = params_of[spec.detector] * 4 * self.CHECKPOINT_COPIES
+        faces = sum(v for k, v in caches.items() if k[-1] != "n")
+        ckpt = sum(detectors.values())
+        return {"faces": faces, "checkpoints": ckpt, "records": records,
+                "total": int((faces + ckpt + records) * self.MARGIN)}
+
+    def check_disk(self, specs: Sequence[RunSpec]) -> int:
+        """Refuse (:class:`~bench.core.files.DiskFullError`) runs that need more disk than the
+        results folder's has free, before any work; the estimate in bytes."""
+        est = self.disk_estimate(specs)
+        check_free_space(self.results, est["total"],
+                         f"face caches {human(est['faces'])}, checkpoints "
+                         f"{human(est['checkpoints'])}, records {human(est['records'])}")
+        return est["total"]
         return self.summary

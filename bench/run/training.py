@@ -88,7 +88,8 @@ from tqdm import tqdm
 from bench.core.detector import Detector
 from bench.core.errors import NonFiniteError
 from bench.core.faceset import FaceSet
-from bench.core.weights import load_weights
+from bench.core.files import corrupt
+from bench.core.weights import WeightsMismatchError, load_weights
 
 DONE_FILE = "done.json"
 BEST_FILE = "best.pth"
@@ -359,18 +360,48 @@ class HarnessRunner(Runner):
                         revise_keys: list = [(r"^module.", "")]) -> dict:  # noqa: B006 (mmengine's signature)
         """Fully unpickle a checkpoint this runner wrote under its ``work_dir``; refuse others."""
         path, root = Path(filename).resolve(), Path(self.work_dir).resolve()
+        if not path.is_relative_to(root) and (root / path.name).is_file():
+            path = root / path.name  # last_checkpoint names it by absolute path: a moved folder
         if not path.is_relative_to(root):
             raise ValueError(
                 f"refusing to resume from {str(path)!r}: only checkpoints under the run's own "
                 f"work_dir {str(root)!r} are fully unpickled; load outside weights with "
                 f"load_detector_checkpoint(..., trusted=False)"
             )
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        except CHECKPOINT_READ_ERRORS as exc:
+            raise corrupt("checkpoint", path, exc, f"delete it and {root / 'last_checkpoint'} to "
+                          "start this training over (or the whole folder)") from exc
         self.call_hook("after_load_checkpoint", checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
         checkpoint = _load_checkpoint_to_model(model, checkpoint, strict, revise_keys=revise_keys)
         self._has_loaded = True
         return checkpoint
+
+    def save_checkpoint(self, out_dir: str, filename: str, *args: Any, **kwargs: Any) -> None:
+        """mmengine's save (CheckpointHook's epoch and best checkpoints), made atomic: written to
+        ``.<filename>.tmp`` and renamed into place, so a kill or a full disk never leaves a
+        truncated ``epoch_N.pth`` (a failed write removes its temp file)."""
+        tmp_name = f".{filename}.tmp"
+        tmp, final = Path(out_dir) / tmp_name, Path(out_dir) / filename
+        try:
+            super().save_checkpoint(out_dir, tmp_name, *args, **kwargs)
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def _checkpoint_read_errors() -> tuple[type[BaseException], ...]:
+    import pickle
+    import zipfile
+
+    return (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError,
+            ValueError, KeyError, TypeError, AttributeError, IndexError)
+
+
+CHECKPOINT_READ_ERRORS = _checkpoint_read_errors()  # what torch.load raises on a damaged file
 
 
 _NOISE = ('"FileClient" will be deprecated', '"HardDiskBackend" is the alias')
@@ -598,23 +629,39 @@ def load_detector_checkpoint(detector: Detector, path: str | Path, *, trusted: b
 
     ``trusted=False`` (anything a user points at) reads weights-only and refuses
     pickles that build arbitrary objects; ``trusted=True`` is for checkpoints the
-    harness wrote under its own results folder.
+    harness wrote under its own results folder; one that does not read (truncated, a torch
+    stream error) is a :class:`~bench.core.files.CorruptFileError` naming it and its folder.
     """
-    return load_weights(detector, path, trusted=trusted)
+    if not trusted:
+        return load_weights(detector, path, trusted=trusted)
+    try:
+        return load_weights(detector, path, trusted=trusted)
+    except (WeightsMismatchError, FileNotFoundError):
+        raise
+    except CHECKPOINT_READ_ERRORS as exc:
+        folder = Path(path).parent
+        raise corrupt("checkpoint", path, exc, f"delete the folder {folder} and run again to "
+                      "train it again") from exc
 
 
 def _read_done(work_dir: Path, epochs: int) -> dict[str, Any] | None:
     done_file = work_dir / DONE_FILE
     if not done_file.is_file():
         return None
-    done = json.loads(done_file.read_text())
-    if not Path(done["checkpoint"]).is_file():
-        # done.json names the weights by absolute path; a results folder that was moved or
-        # copied (another disk, back from a cluster) still holds them beside it
-        here = work_dir / Path(done["checkpoint"]).name
-        if not here.is_file():
-            return None
-        done["checkpoint"] = str(here)
+    try:
+        done = json.loads(done_file.read_text(encoding="utf-8"))
+        stored = Path(str(done["checkpoint"]))
+        int(done["epochs"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise corrupt("training record", done_file, exc if str(exc) else type(exc).__name__,
+                      f"delete the folder {work_dir} and run again to train it again") from exc
+    # done.json names the weights relative to its folder ("best.pth"); one written before
+    # (an absolute path) is read from this folder too: a results folder that was moved or
+    # copied (another disk, back from a cluster) uses its own weights, never the original's
+    here = work_dir / (stored.name if stored.is_absolute() else stored)
+    if not here.is_file():
+        return None
+    done["checkpoint"] = str(here)
     if done["epochs"] != epochs:
         raise ValueError(
             f"{work_dir} holds a finished {done['epochs']}-epoch training; epochs={epochs} was "
@@ -636,10 +683,15 @@ def _export_best(best_ckpt: str | None, target: Path, result: dict[str, Any]) ->
         raise RuntimeError(f"training finished without a best checkpoint (looked for {best_ckpt!r})")
     state = torch.load(best_ckpt, map_location="cpu", weights_only=False)["state_dict"]
     state = {k.removeprefix("detector."): v for k, v in state.items()}
-    tmp = target.with_suffix(".tmp")
-    torch.save({"state_dict": state}, tmp)
-    os.replace(tmp, target)
-    done = target.parent / DONE_FILE
-    tmp = done.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, done)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        torch.save({"state_dict": state}, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    from bench.core.store import atomic_write_text
+
+    # the weights by their name in this folder: a moved or copied results folder reads its own
+    stored = {**result, "checkpoint": target.name}
+    atomic_write_text(target.parent / DONE_FILE, json.dumps(stored, indent=2))
