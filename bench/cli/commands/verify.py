@@ -1,0 +1,61 @@
+"""verify: compare records made here with a published set, cell by cell and verdict by verdict."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.cli.options import RESULTS_HELP, default_results
+from bench.core.registry import load_plugins
+
+ORDER = 11
+HELP = ("Check an installation: compare the records made here with a published set (cells "
+        "inside each other's intervals, verdicts identical); exit 0 pass, 1 fail, 2 bad input.")
+EXAMPLES = ("python -m bench verify                      # work_dirs/ against results/quick\n"
+            "  python -m bench verify --run                # first run what the manifest needs\n"
+            "  python -m bench verify --results host_b --against host_a --tolerance 0.9")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", default=default_results(), type=Path,
+                   help="the records made on this machine: " + RESULTS_HELP)
+    p.add_argument("--against", default=Path("results/quick"), type=Path,
+                   help="the published set (default: results/quick)")
+    p.add_argument("--tolerance", default=0.95, type=float, metavar="SHARE",
+                   help="share of the verdicts that must be identical (default 0.95); no verdict "
+                        "may be significant with opposite signs either way")
+    p.add_argument("--run", action="store_true",
+                   help="first run what the published manifest's commands need into --results "
+                        "(finished records are reused)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE|FILE.py",
+                   help="import a module or a .py file that registers extra components (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (with --run)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.report.verify import VerifyInputError, compare, manifest_commands, markdown, write
+
+    load_plugins(args.plugin)
+    try:
+        if args.run:
+            from bench.cli import main
+
+            if not args.against.is_dir():
+                raise VerifyInputError(f"--against: {args.against} is not a folder")
+            for argv in manifest_commands(args.against):
+                argv = argv + ["--results", str(args.results)] + (["--quiet"] if args.quiet else [])
+                print("$ python -m bench " + " ".join(argv), flush=True)
+                code = main(argv)
+                if code:
+                    print(f"error: `python -m bench {' '.join(argv)}` exited {code}", file=sys.stderr)
+                    return 2
+        result = compare(args.results, args.against, args.tolerance)
+    except VerifyInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text = markdown(result)
+    md, js = write(result, Path(args.results) / "tables")
+    print(text)
+    print(f"written: {md}, {js}")
+    return 0 if result.passed else 1

@@ -1,0 +1,336 @@
+"""Does a set of records made here agree with a published one? (issue 29, items 3-4)
+
+:func:`compare` reads two results folders (``mine``: records made on this machine; ``theirs``:
+a published set such as ``results/quick``, or another host's work folder) and compares them
+on the runs both hold (the same :class:`RunSpec`: detector x manipulation x method and its
+parameters x seed x compression x profile options):
+
+* **cells**: frame accuracy and AUC; the difference (mine minus theirs) and whether each lies
+  inside the other's 95 % interval over test videos (the records' ``acc_ci``/``auc_ci``, or
+  one computed from the run's arrays as the tables do);
+* **verdicts**: for every remedy run whose ``none`` run (same detector and test set) is in both
+  sets, remedy minus ``none``, computed the same way for both sets and on the same seeds
+  (those both sets hold for that cell): with one seed, the paired bootstrap over test videos
+  (``RecordSet.paired``: the single-fit, conditional star of the tables); with several seeds,
+  :func:`bench.core.verdict.hierarchical_paired_bootstrap` over the seeds and videos (each
+  seed its own ``none``), the test the tables use over fits. A verdict is its sign and its
+  star: ``+*``, ``-*`` (significant at 95 %), ``+``, ``-`` (not significant) or ``0``.
+
+Pass/fail (:attr:`Comparison.passed`): at least ``tolerance`` (default 0.95, issue 29's goal)
+of the verdicts are identical (same sign and same star), **and** no verdict is significant
+with opposite signs in the two sets (the issue: where a verdict flips, it must be one a table
+shows as not significant). Cells inside each other's intervals are reported, not judged:
+a remedy's cell may move by more than the test-set interval when it is fitted again (the
+fit's randomness), which is what the verdicts account for.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.core.intervals import align
+from bench.core.spec import RunSpec
+from bench.core.store import ResultsStore
+from bench.report.tables import PRETTY, RecordSet, baseline_spec, metric
+
+METRICS = ("acc", "auc")
+LEVEL = "frame"
+
+
+class VerifyInputError(ValueError):
+    """Bad input (a missing folder, nothing to compare): the CLI exits 2 with this line."""
+
+
+@dataclass(frozen=True)
+class CellDiff:
+    spec: RunSpec
+    metric: str
+    mine: float
+    theirs: float
+    mine_in_theirs: bool | None  # mine inside their 95 % interval (None: no interval)
+    theirs_in_mine: bool | None
+
+    @property
+    def diff(self) -> float:
+        return self.mine - self.theirs
+
+    @property
+    def inside(self) -> bool:
+        """Each value inside the other's interval (an interval missing counts as not inside)."""
+        return bool(self.mine_in_theirs and self.theirs_in_mine)
+
+
+@dataclass(frozen=True)
+class VerdictDiff:
+    spec: RunSpec  # the remedy's run, seed = the first seed compared
+    seeds: tuple[int, ...]
+    metric: str
+    mine: str
+    theirs: str
+    mine_diff: float | None
+    theirs_diff: float | None
+
+    @property
+    def identical(self) -> bool:
+        return self.mine == self.theirs
+
+    @property
+    def opposite(self) -> bool:
+        """Significant in both sets, with opposite signs."""
+        return self.mine.endswith("*") and self.theirs.endswith("*") and self.mine[0] != self.theirs[0]
+
+
+@dataclass
+class Comparison:
+    mine: Path
+    theirs: Path
+    tolerance: float
+    cells: list[CellDiff] = field(default_factory=list)
+    verdicts: list[VerdictDiff] = field(default_factory=list)
+    only_mine: int = 0
+    only_theirs: int = 0
+    common: int = 0
+
+    @property
+    def share_identical(self) -> float | None:
+        return None if not self.verdicts else sum(v.identical for v in self.verdicts) / len(self.verdicts)
+
+    @property
+    def opposite(self) -> list[VerdictDiff]:
+        return [v for v in self.verdicts if v.opposite]
+
+    @property
+    def passed(self) -> bool:
+        share = self.share_identical
+        if share is None:  # no remedy in common: the cells alone, all inside
+            return bool(self.cells) and all(c.inside for c in self.cells)
+        return share >= self.tolerance and not self.opposite
+
+    def figures(self) -> dict[str, Any]:
+        """The agreement as numbers (JSON-ready)."""
+        n_in = sum(c.inside for c in self.cells)
+        n_id = sum(v.identical for v in self.verdicts)
+        none_cells = [c for c in self.cells if c.spec.method == "none"]
+        rem_cells = [c for c in self.cells if c.spec.method != "none"]
+
+        def mean_abs(cs: list[CellDiff], m: str) -> float | None:
+            d = [abs(c.diff) for c in cs if c.metric == m]
+            return float(np.mean(d)) if d else None
+
+        def max_abs(cs: list[CellDiff], m: str) -> float | None:
+            d = [abs(c.diff) for c in cs if c.metric == m]
+            return float(np.max(d)) if d else None
+
+        return {
+            "mine": str(self.mine), "theirs": str(self.theirs), "tolerance": self.tolerance,
+            "cells_compared": len(self.cells), "cells_inside_intervals": n_in,
+            "cells_inside_pct": 100.0 * n_in / len(self.cells) if self.cells else None,
+            "runs_common": self.common, "runs_only_mine": self.only_mine, "runs_only_theirs": self.only_theirs,
+            "verdicts_compared": len(self.verdicts), "verdicts_identical": n_id,
+            "verdicts_identical_pct": 100.0 * n_id / len(self.verdicts) if self.verdicts else None,
+            "verdicts_opposite_significant": len(self.opposite),
+            "none_acc_mean_abs_diff": mean_abs(none_cells, "acc"),
+            "none_acc_max_abs_diff": max_abs(none_cells, "acc"),
+            "remedy_acc_mean_abs_diff": mean_abs(rem_cells, "acc"),
+            "remedy_acc_max_abs_diff": max_abs(rem_cells, "acc"),
+            "differing_verdicts": [{"cell": cell_name(v.spec, v.metric, v.seeds), "mine": v.mine,
+                                    "theirs": v.theirs, "mine_diff": v.mine_diff,
+                                    "theirs_diff": v.theirs_diff}
+                                   for v in self.verdicts if not v.identical],
+            "passed": self.passed,
+        }
+
+
+def cell_name(spec: RunSpec, name: str, seeds: tuple[int, ...] | None = None) -> str:
+    """``EfficientNet-B4 Deepfakes pixel_bleach{...} c40 seed 0 acc``: one cell, readable."""
+    params = "" if spec.method_params == "{}" else spec.method_params
+    seed = f"seed {spec.seed}" if seeds is None else \
+        f"seed{'s' if len(seeds) > 1 else ''} {','.join(map(str, seeds))}"
+    opts = "" if spec.options == "{}" else f" options {spec.options}"
+    return (f"{PRETTY.get(spec.detector, spec.detector)} {spec.manipulation} {spec.method}{params} "
+            f"{spec.train_compression}->{spec.test_compression} {seed}{opts} {name}")
+
+
+def _inside(value: float, ci: list[float] | None) -> bool | None:
+    return None if ci is None else bool(ci[0] <= value <= ci[1])
+
+
+def _label(diff: float | None, significant: bool | None) -> str:
+    if diff is None or not np.isfinite(diff):
+        return "n/a"
+    sign = "+" if diff > 0 else "-" if diff < 0 else "0"
+    return sign + ("*" if significant and sign != "0" else "")
+
+
+def _pooled(records: RecordSet, remedies: list[RunSpec], name: str) -> tuple[float | None, bool | None]:
+    """Remedy minus ``none`` over the seeds of ``remedies`` (one fit each, each seed its own
+    ``none``) and videos: :func:`bench.core.verdict.hierarchical_paired_bootstrap`."""
+    from bench.core.verdict import hierarchical_paired_bootstrap
+
+    arrays = [(records.arrays(s), records.arrays(baseline_spec(s))) for s in remedies]
+    if any(a is None or b is None for a, b in arrays):
+        return None, None
+    ref = arrays[0][0]
+    rem, non = [], []
+    try:
+        for a, b in arrays:
+            rem.append(np.asarray(a["prob"])[align(ref, a)])
+            non.append(np.asarray(b["prob"])[align(ref, b)])
+    except ValueError:  # the seeds do not share their test faces
+        return None, None
+    try:
+        v = hierarchical_paired_bootstrap(rem, non, np.asarray(ref["label"]), np.asarray(ref["video"]),
+                                          metric=name, groups=list(range(len(rem))), level=LEVEL)
+    except ValueError:
+        return None, None
+    return v.diff, v.significant
+
+
+def _verdict(records: RecordSet, remedies: list[RunSpec], name: str) -> tuple[float | None, str]:
+    if len(remedies) == 1:
+        t = records.paired(remedies[0], baseline_spec(remedies[0]), name, LEVEL)
+        diff = None if t is None else t["diff"]
+        return diff, _label(diff, None if t is None else t["significant"])
+    diff, sig = _pooled(records, remedies, name)
+    return diff, _label(diff, sig)
+
+
+def _store(path: Path, what: str) -> ResultsStore:
+    path = Path(path)
+    if not path.is_dir():
+        raise VerifyInputError(f"{what}: {path} is not a folder")
+    store = ResultsStore(path)
+    if not store.runs_dir.is_dir() or next(iter(store.runs_dir.glob("*.json")), None) is None:
+        raise VerifyInputError(f"{what}: no run records in {store.runs_dir}")
+    return store
+
+
+def compare(mine: Path, theirs: Path, tolerance: float = 0.95) -> Comparison:
+    """Compare the records of ``mine`` with ``theirs`` (module docstring); raises
+    :class:`VerifyInputError` for a missing folder or no run in common."""
+    if not 0.0 <= tolerance <= 1.0:
+        raise VerifyInputError(f"--tolerance must be between 0 and 1, got {tolerance}")
+    sm, st = _store(mine, "--results"), _store(theirs, "--against")
+    rm, rt = RecordSet(sm.index(), sm), RecordSet(st.index(), st)
+    common = sorted(set(rm) & set(rt), key=lambda s: s.run_id)
+    if not common:
+        raise VerifyInputError(f"no run in common between {sm.runs_dir} and {st.runs_dir} "
+                               "(other profile, options or seeds?)")
+    out = Comparison(Path(mine), Path(theirs), tolerance,
+                     only_mine=len(set(rm) - set(rt)), only_theirs=len(set(rt) - set(rm)),
+                     common=len(common))
+    for spec in common:
+        for name in METRICS:
+            a, b = metric(rm[spec], name, LEVEL), metric(rt[spec], name, LEVEL)
+            if a is None or b is None:
+                continue
+            out.cells.append(CellDiff(spec, name, float(a), float(b),
+                                      _inside(a, rt.interval(spec, name, LEVEL)),
+                                      _inside(b, rm.interval(spec, name, LEVEL))))
+    # Verdicts: remedy runs grouped over seeds; only seeds where both sets hold remedy and none.
+    groups: dict[RunSpec, list[RunSpec]] = {}
+    common_set = set(common)
+    for spec in common:
+        if spec.method != "none" and baseline_spec(spec) in common_set:
+            groups.setdefault(replace(spec, seed=0), []).append(spec)
+    for specs in groups.values():
+        specs = sorted(specs, key=lambda s: s.seed)
+        seeds = tuple(s.seed for s in specs)
+        for name in METRICS:
+            dm, vm = _verdict(rm, specs, name)
+            dt, vt = _verdict(rt, specs, name)
+            if vm == "n/a" and vt == "n/a":
+                continue
+            out.verdicts.append(VerdictDiff(specs[0], seeds, name, vm, vt, dm, dt))
+    return out
+
+
+def _fmt(x: float | None, digits: int = 1) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def markdown(c: Comparison, max_rows: int = 40) -> str:
+    """A short summary: cells compared, inside intervals, verdicts identical, what differs."""
+    f = c.figures()
+    lines = [f"# verify: {c.mine} against {c.theirs}", "",
+             f"**{'PASS' if c.passed else 'FAIL'}**: {f['verdicts_identical']} of "
+             f"{f['verdicts_compared']} verdicts identical "
+             f"({_fmt(f['verdicts_identical_pct'])} %, needed {100 * c.tolerance:g} %), "
+             f"{f['verdicts_opposite_significant']} significant with opposite signs (needed 0).", "",
+             f"- runs in common: {c.common} "
+             f"(only here: {c.only_mine}, only there: {c.only_theirs})",
+             f"- cells compared (accuracy and AUC, frame level): {f['cells_compared']}; inside each "
+             f"other's 95 % interval: {f['cells_inside_intervals']} "
+             f"({_fmt(f['cells_inside_pct'])} %)",
+             f"- accuracy moved, `none` cells: mean {_fmt(f['none_acc_mean_abs_diff'])}, max "
+             f"{_fmt(f['none_acc_max_abs_diff'])} points; remedy cells: mean "
+             f"{_fmt(f['remedy_acc_mean_abs_diff'])}, max {_fmt(f['remedy_acc_max_abs_diff'])}",
+             "", "A verdict is remedy minus `none` on the same faces and seeds: `+*`/`-*` significant "
+             "at 95 % (one seed: paired bootstrap over test videos, conditional on the fit; several "
+             "seeds: over seeds and videos, `bench/core/verdict.py`), `+`/`-` not significant.", ""]
+    differing = [v for v in c.verdicts if not v.identical]
+    if differing:
+        lines += ["## Differing verdicts", "", "| cell | here | there | diff here | diff there |",
+                  "|---|---|---|---|---|"]
+        for v in differing[:max_rows]:
+            lines.append(f"| {cell_name(v.spec, v.metric, v.seeds)} | {v.mine} | {v.theirs} | "
+                         f"{_fmt(v.mine_diff)} | {_fmt(v.theirs_diff)} |")
+        if len(differing) > max_rows:
+            lines.append(f"| ... and {len(differing) - max_rows} more | | | | |")
+        lines.append("")
+    outside = sorted((x for x in c.cells if not x.inside), key=lambda x: -abs(x.diff))
+    if outside:
+        lines += ["## Cells outside each other's interval (largest first)", "",
+                  "| cell | here | there | diff |", "|---|---|---|---|"]
+        for x in outside[:max_rows]:
+            lines.append(f"| {cell_name(x.spec, x.metric)} | {x.mine:.1f} | {x.theirs:.1f} | "
+                         f"{x.diff:+.1f} |")
+        if len(outside) > max_rows:
+            lines.append(f"| ... and {len(outside) - max_rows} more | | | |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write(c: Comparison, out_dir: Path, stem: str = "verify") -> tuple[Path, Path]:
+    """``<out_dir>/<stem>.md`` and ``<stem>.json``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md, js = out_dir / f"{stem}.md", out_dir / f"{stem}.json"
+    md.write_text(markdown(c), encoding="utf-8")
+    js.write_text(json.dumps(c.figures(), indent=1), encoding="utf-8")
+    return md, js
+
+
+def manifest_commands(published: Path) -> list[list[str]]:
+    """The ``python -m bench`` commands of ``published/manifest.json`` that make records, as
+    argument lists (``reproduce a|b`` -> one command per table); commands that only read
+    records (``calibrate``, ``table``) are left out."""
+    import shlex
+
+    from bench.cli.options import RUNNING
+
+    path = Path(published) / "manifest.json"
+    if not path.is_file():
+        raise VerifyInputError(f"--run: {path} does not exist")
+    out: list[list[str]] = []
+    for line in json.loads(path.read_text(encoding="utf-8")).get("commands", []):
+        words = shlex.split(line)
+        if words[:3] == ["python", "-m", "bench"]:
+            words = words[3:]
+        if not words or words[0] not in RUNNING:
+            continue
+        expanded = [[]]
+        for w in words:
+            alts = w.split("|") if "|" in w else [w]
+            expanded = [e + [a] for e in expanded for a in alts]
+        out += expanded
+    return out
+
+
+__all__ = ["CellDiff", "Comparison", "VerdictDiff", "VerifyInputError", "cell_name", "compare",
+           "manifest_commands", "markdown", "write"]

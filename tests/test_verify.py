@@ -1,0 +1,81 @@
+"""`python -m bench verify` (issue 29, item 4): a smoke set made here passes against itself and
+fails, naming the cell, against a copy with one perturbed record; bad input exits 2."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from bench.cli import main
+from bench.core.metrics import compute_metrics
+from bench.core.store import ResultsStore
+from bench.report.verify import compare, manifest_commands
+
+
+@pytest.fixture(scope="module")
+def smoke_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("verify") / "mine"
+    assert main(["run", "--method", "pixel_bleach", "--detector", "tiny", "--profile", "smoke",
+                 "--manipulation", "FaceSwap", "--results", str(root), "--quiet"]) == 0
+    return root
+
+
+def test_a_set_verified_against_itself_passes(smoke_set, capsys):
+    capsys.readouterr()
+    assert main(["verify", "--results", str(smoke_set), "--against", str(smoke_set)]) == 0
+    out = capsys.readouterr().out
+    assert "**PASS**" in out and "2 of 2 verdicts identical" in out
+    text = (smoke_set / "tables" / "verify.md").read_text()
+    assert "cells compared (accuracy and AUC, frame level): 6" in text
+    figures = json.loads((smoke_set / "tables" / "verify.json").read_text())
+    assert figures["passed"] and figures["cells_inside_intervals"] == 6
+
+
+def test_a_perturbed_record_fails_and_is_named(smoke_set, tmp_path, capsys):
+    theirs = tmp_path / "published"
+    shutil.copytree(smoke_set / "runs", theirs / "records")
+    store = ResultsStore(theirs)
+    path = next(store.runs_dir.glob("pixel_bleach-tiny-FaceSwap-c40-*.json"))
+    record = json.loads(path.read_text())
+    arrays = store.arrays(record)
+    mine = compare(smoke_set, smoke_set)
+    acc = next(v for v in mine.verdicts if v.metric == "acc")
+    # The opposite of this machine's accuracy verdict: every face right, or every face wrong.
+    label = arrays["label"].astype(np.float32)
+    arrays["prob"] = label if acc.mine.startswith("-") else 1.0 - label
+    np.savez(path.with_suffix(".npz"), **arrays)
+    record["metrics"] = compute_metrics(arrays["label"], arrays["prob"], arrays["video"])
+    path.write_text(json.dumps(record))
+
+    capsys.readouterr()
+    assert main(["verify", "--results", str(smoke_set), "--against", str(theirs)]) == 1
+    out = capsys.readouterr().out
+    assert "**FAIL**" in out and "Differing verdicts" in out
+    assert "tiny FaceSwap pixel_bleach" in out.split("Differing verdicts")[1]
+    assert "seed 0 acc" in out
+
+
+def test_bad_input_exits_2_with_one_line_naming_the_path(smoke_set, tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["verify", "--results", str(tmp_path / "absent"), "--against", str(smoke_set)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(tmp_path / "absent") in err
+    other = tmp_path / "other" / "records"
+    other.mkdir(parents=True)
+    record = json.loads(next((smoke_set / "runs").glob("none-*.json")).read_text())
+    record["spec"]["seed"] = 7  # no run in common
+    (other / "x.json").write_text(json.dumps(record))
+    assert main(["verify", "--results", str(smoke_set), "--against", str(tmp_path / "other")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no run in common" in err and str(tmp_path / "other") in err
+
+
+def test_the_manifest_commands_that_make_records(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"commands": [
+        "python -m bench run --method pixel_bleach --detector all --seeds 0,1,2 --jobs 2",
+        "python -m bench reproduce main|sota --seeds 0,1,2",
+        "python -m bench calibrate --seeds 0,1,2"]}))
+    assert manifest_commands(tmp_path) == [
+        ["run", "--method", "pixel_bleach", "--detector", "all", "--seeds", "0,1,2", "--jobs", "2"],
+        ["reproduce", "main", "--seeds", "0,1,2"], ["reproduce", "sota", "--seeds", "0,1,2"]]
