@@ -133,3 +133,31 @@ def test_calibrate_command_writes_the_report(store, capsys):
     assert (store.root / "tables" / "calibration.md").read_text().startswith("# Calibration")
     assert main(args + ["--strict"]) == 1  # f3net fails targets
     assert main(["calibrate", "--results", str(store.root), "--detector", "xception", "--strict"]) == 0
+
+
+def test_calibrate_against_another_host_reports_where_each_target_holds(store, tmp_path, capsys):
+    """Issue 29, item 5: ``--against DIR`` judges every target in every seed of this folder and
+    of each DIR: a C23 bar that holds here but not on the other host is reported as failing
+    there, by name, and ``--strict`` then fails."""
+    import shutil
+
+    host_b = ResultsStore(tmp_path / "host_b")
+    shutil.copytree(store.runs_dir, host_b.runs_dir)
+    for m in ("FaceSwap", "Face2Face"):  # xception misses the C23 bar on two of four there
+        arr = arrays(m, (0.2, 0.8), (0.3, 0.9))
+        keys = [tuple(v.split("/")) for v in arr["video"]]
+        metrics = add_intervals(compute_metrics(arr["label"], arr["prob"], keys), arr,
+                                BootstrapConfig(n_boot=100))
+        host_b.write(CTX.spec(detector="xception", manipulation=m, method="none",
+                              test_compression="c23"), metrics, arrays=arr)
+    base = ["calibrate", "--results", str(store.root), "--detector", "xception", "--strict"]
+    capsys.readouterr()
+    assert main(base + ["--against", str(store.root)]) == 0  # the same records: holds everywhere
+    out = capsys.readouterr().out
+    assert "## Over seeds and hosts" in out and "6 of 6 detector targets hold everywhere" in out
+    assert main(base + ["--against", str(host_b.root)]) == 1
+    section = capsys.readouterr().out.split("## Over seeds and hosts")[1]
+    bar = next(line for line in section.splitlines() if "C23 acc >= 90" in line)
+    assert f"fails in: {host_b.root} seed 0" in bar and "✗ fails" in bar
+    assert "not judged in:" in section  # its C40 targets are not judged on host B
+    assert main(["calibrate", "--results", str(store.root), "--against", str(tmp_path / "absent")]) == 2

@@ -323,6 +323,66 @@ def report(records: RecordSet, ctx: GridContext, targets: dict[str, Any] = TARGE
     return "\n".join(parts) + "\n", all_checks
 
 
+@dataclass
+class Everywhere:
+    """One detector's target over several results folders (hosts) and seeds: where it fails
+    and where it could not be judged."""
+
+    detector: str
+    target: str
+    held: list[str] = field(default_factory=list)  # "<folder> seed <s>"
+    failed: list[str] = field(default_factory=list)
+    not_judged: list[str] = field(default_factory=list)
+
+    @property
+    def holds(self) -> bool | None:
+        """True: held wherever judged and judged everywhere; False: failed somewhere."""
+        if self.failed:
+            return False
+        return None if self.not_judged else True
+
+    @property
+    def line(self) -> str:
+        if self.failed:
+            return "fails in: " + ", ".join(self.failed)
+        if self.not_judged:
+            return "holds where judged; not judged in: " + ", ".join(self.not_judged)
+        return "holds everywhere"
+
+
+def across(sets: list[tuple[str, RecordSet]], ctx: GridContext,
+           targets: dict[str, Any] = TARGETS) -> list[Everywhere]:
+    """Every target of every detector judged in every seed of ``ctx`` in every named record set
+    (``(name, records)``: this machine's folder, an emulated host's, ...) (issue 29, item 5)."""
+    out: dict[tuple[str, str], Everywhere] = {}
+    for name, records in sets:
+        for seed in ctx.seed_list():
+            for k in check(gather(records, ctx, seed), targets):
+                row = out.setdefault((k.detector, k.target), Everywhere(k.detector, k.target))
+                where = f"{name} seed {seed}"
+                {True: row.held, False: row.failed, None: row.not_judged}[k.holds].append(where)
+    return list(out.values())
+
+
+def across_markdown(rows: list[Everywhere], names: list[str], seeds: tuple[int, ...]) -> str:
+    """The over-hosts section: one row per detector and target, and a count."""
+    import pandas as pd
+
+    table = pd.DataFrame([{"Detector": PRETTY.get(r.detector, r.detector), "Target": r.target,
+                           "Holds": _mark(r.holds), "Where": r.line} for r in rows])
+    everywhere = sum(1 for r in rows if r.holds)
+    failed = sum(1 for r in rows if r.holds is False)
+    return "\n".join([
+        "", "## Over seeds and hosts", "",
+        f"Every target in every seed ({', '.join(map(str, seeds))}) of every results folder: "
+        + ", ".join(f"`{n}`" for n in names) + ". A target holds everywhere only if it was judged "
+        "and held in each; the margins must be wider than the spread between machines "
+        "(issue 29, item 5).", "",
+        table.to_markdown(index=False, disable_numparse=True) if rows else "(no targets)", "",
+        f"{everywhere} of {len(rows)} detector targets hold everywhere; {failed} fail somewhere.",
+    ]) + "\n"
+
+
 def grid(ctx: GridContext) -> list[RunSpec]:
     """The runs the report reads (``none`` on the train and test compressions, every seed)."""
     return [ctx.for_seed(s).spec(detector=d, manipulation=m, method="none", test_compression=c)
@@ -330,5 +390,6 @@ def grid(ctx: GridContext) -> list[RunSpec]:
             for c in (ctx.train_compression, ctx.test_compression)]
 
 
-__all__ = ["TARGETS", "CellFacts", "Check", "check", "gather", "grid", "manipulation_difference",
+__all__ = ["TARGETS", "CellFacts", "Check", "Everywhere", "across", "across_markdown", "check",
+           "gather", "grid", "manipulation_difference",
            "oracle_accuracy", "report"]

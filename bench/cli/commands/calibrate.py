@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from bench.cli.options import add_axes, add_common, context, warn_if_empty
 from bench.core.registry import load_plugins
@@ -13,13 +15,18 @@ ORDER = 4
 HELP = ("Report, from the 'none' records alone, where the testbed stands against "
         "FaceForensics++'s compression pattern (issue 10's targets).")
 EXAMPLES = ("python -m bench calibrate\n  python -m bench calibrate --seeds 0,1,2 --detector xception\n"
-            "  python -m bench calibrate --cues 20   # plus the renderer's cue survival C23 -> C40")
+            "  python -m bench calibrate --cues 20   # plus the renderer's cue survival C23 -> C40\n"
+            "  python -m bench calibrate --seeds 0,1,2 --against work_dirs/cross_host/host_b")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_axes(p)
     add_common(p)
     p.add_argument("--strict", action="store_true", help="exit 1 if any judged target fails")
+    p.add_argument("--against", action="append", type=Path, default=[], metavar="DIR",
+                   help="another results folder (an emulated host's, another machine's; "
+                        "repeatable): also report, per target, whether it holds in every seed "
+                        "of this folder and of each DIR (holds everywhere / fails in: ...)")
     p.add_argument("--cues", type=int, default=0, metavar="N",
                    help="also measure, on N fake/real test pairs of the dataset (no detector: "
                         "datasets/cue_survival.py), how much of each manipulation's HQ cue "
@@ -27,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.report.calibration import report
+    from bench.report.calibration import Check, report
 
     load_plugins(args.plugin)
     ctx, profile = context(args)
@@ -46,6 +53,22 @@ def run(args: argparse.Namespace) -> int:
                  f"real target) is left at {ctx.test_compression}: 1 = all, 0 = none "
                  "(`datasets/cue_survival.py`; first test pairs; 95 % bootstrap over pairs).\n\n"
                  + markdown(rows, ctx.train_compression, ctx.test_compression))
+    if args.against:
+        from bench.report.calibration import across, across_markdown
+
+        sets = [(str(args.results), RecordSet(store.index(), store))]
+        for folder in args.against:
+            if not folder.is_dir():
+                print(f"error: --against: {folder} is not a folder", file=sys.stderr)
+                return 2
+            other = ResultsStore(folder)
+            warn_if_empty(other)
+            sets.append((str(folder), RecordSet(other.index(), other)))
+        rows = across(sets, ctx)
+        text += across_markdown(rows, [n for n, _ in sets], ctx.seed_list())
+        if args.strict and any(r.holds is False for r in rows):
+            checks = checks + [Check(r.detector, r.target, r.line, False)
+                               for r in rows if r.holds is False]
     out = args.results / "tables" / "calibration.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
