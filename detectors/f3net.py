@@ -211,7 +211,9 @@ class F3Net(Detector):
     input_size = 299
     mean = (0.5, 0.5, 0.5)
     std = (0.5, 0.5, 0.5)
+    display_name = "F3-Net"
     feature_dim = 4096
+    resizable = True  # any face of 64 px and up runs (the profile's faces.size is used)
     pre_activation_modules = ("fad_net.act4", "lfs_net.act4")  # both exits, before their ReLU
 
     def __init__(

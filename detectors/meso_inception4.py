@@ -64,7 +64,9 @@ class MesoInception4(Detector):
     mean = (0.5, 0.5, 0.5)
     std = (0.5, 0.5, 0.5)
     feature_dim = 16
+    display_name = "MesoInception4"
     grid = 8  # the last map's side at the native 256 px
+    resizable = True  # any face of 64 px and up runs (the profile's faces.size is used)
     pre_activation_modules = ("act",)  # dense 16 -> [LeakyReLU]
 
     def __init__(

@@ -18,6 +18,7 @@ from bleachbench.detectors.timm_backbone import TimmDetector
 class ResNet50(TimmDetector):
     """ResNet-50 (timm), 224 px, ImageNet mean/std, 2048-d feature."""
 
+    display_name = "ResNet-50"
     timm_name = "resnet50"
     input_size = 224
     mean = (0.485, 0.456, 0.406)

@@ -54,6 +54,7 @@ class TimmDetector(Detector):
     """A timm backbone (global-pooled feature) and a new ``nn.Linear(feature_dim, 2)`` head."""
 
     timm_name: ClassVar[str] = ""
+    resizable = True  # any face of 64 px and up runs (the profile's faces.size is used)
     default_drop_rate: ClassVar[float] = 0.0
 
     def __init__(

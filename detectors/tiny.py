@@ -33,6 +33,7 @@ class TinyDetector(Detector):
 
     hidden = True  # not part of ``--detector all``
     input_size = 64
+    resizable = True
     mean = (0.5, 0.5, 0.5)
     std = (0.5, 0.5, 0.5)
     feature_dim = 64

@@ -21,6 +21,7 @@ from bleachbench.detectors.timm_backbone import TimmDetector
 class Xception(TimmDetector):
     """Xception (FaceForensics++'s detector), 299 px, 2048-d feature."""
 
+    display_name = "Xception"
     timm_name = "legacy_xception"
     input_size = 299
     mean = (0.5, 0.5, 0.5)

@@ -68,7 +68,30 @@ def compression_spec(name: str) -> str:
     from bench.core.registry import build
 
     obj = build(COMPRESSIONS, name)
-    return f"{type(obj).__module__}.{obj!r}"
+    return f"{type(obj).__module__}.{describe_compression(obj, name)}"
+
+
+class UnstableDescriptionError(ValueError):
+    """A compression whose description (the face-cache key) holds a memory address."""
+
+
+def describe_compression(obj: object, name: str = "") -> str:
+    """A stable description of a built compression: its ``describe()`` if it has one, else its
+    ``repr`` (a dataclass's lists its fields). One holding a memory address (a plain class's
+    default ``<X object at 0x...>``) is refused: it would change in every process, and every run
+    would build a new face cache."""
+    import re
+
+    describe = getattr(obj, "describe", None)
+    text = str(describe()) if callable(describe) else repr(obj)
+    if re.search(r" at 0x[0-9a-fA-F]+", text):
+        raise UnstableDescriptionError(
+            f"compression {name or type(obj).__name__!r} describes itself as {text!r}, which "
+            f"holds a memory address: face caches are keyed by this description, so each run "
+            f"would build a new one. Give {type(obj).__qualname__} a describe() method returning "
+            f"its parameters (e.g. 'ResizeHalf(scale=0.5)'), make it a dataclass, or define __repr__."
+        )
+    return text
 
 
 class Compression:

@@ -31,9 +31,15 @@ class Detector(nn.Module):
     std: ClassVar[tuple[float, float, float]] = (0.5, 0.5, 0.5)
     feature_dim: ClassVar[int] = 2048
     hidden: ClassVar[bool] = False  # True keeps a test-only model out of ``--detector all``
+    #: True: the detector runs at any face size, and the profile's ``faces.size`` is used; False
+    #: (a plug-in's default): faces are resized to ``input_size`` whatever the profile says
+    resizable: ClassVar[bool] = False
+    #: the name tables show (None: the registry name)
+    display_name: ClassVar[str | None] = None
     #: dotted names of the module(s) whose input, globally average-pooled and concatenated in
-    #: this order, is phi before the last activation; () means phi has no activation after it
-    pre_activation_modules: ClassVar[tuple[str, ...]] = ()
+    #: this order, is phi before the last activation; () means phi has no activation after it;
+    #: None (not declared) is read as () with a warning from the methods that read it
+    pre_activation_modules: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -55,6 +61,8 @@ class Detector(nn.Module):
     def feature_pair(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(phi_pre, phi)`` from one pass: phi_pre is the pooled input of ``pre_activation_modules``
         (phi itself when the detector names none: taken to have no activation after phi)."""
+        if self.pre_activation_modules is None:
+            _warn_undeclared(type(self))
         if not self.pre_activation_modules:
             phi = self.features(x)
             return phi, phi
@@ -84,3 +92,41 @@ class Detector(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classify(self.features(x))
+
+
+_WARNED: set[type] = set()
+
+
+class PreActivationWarning(UserWarning):
+    """A detector that does not declare ``pre_activation_modules`` was asked for phi before its
+    last activation."""
+
+
+def _warn_undeclared(cls: type) -> None:
+    if cls in _WARNED:
+        return
+    _WARNED.add(cls)
+    import warnings
+
+    warnings.warn(
+        f"{cls.__name__} does not declare pre_activation_modules: the feature read 'before the "
+        f"last activation' is phi itself, which after a ReLU is never negative (Pixel Bleach's "
+        f"reflection then has nothing to reflect). Set pre_activation_modules = ('<module>',) to "
+        f"the module whose input is phi before its activation, or () if phi has no activation "
+        f"after it (docs/extending.md).", PreActivationWarning, stacklevel=3)
+
+
+def face_size(cls: type, profile_size: int | None) -> int:
+    """The face side a detector class is fed: the profile's ``faces.size`` when the detector is
+    ``resizable`` (or declares that very size), else its declared ``input_size``."""
+    declared = int(getattr(cls, "input_size", 0) or 0)
+    if not profile_size:
+        return declared
+    if getattr(cls, "resizable", False) or not declared:
+        return int(profile_size)
+    return declared
+
+
+def display_name(cls: type | None, name: str) -> str:
+    """What tables call detector ``name``: its class's ``display_name``, else ``name``."""
+    return (getattr(cls, "display_name", None) or name) if cls is not None else name

@@ -81,6 +81,9 @@ class Pattern:
     factory: Callable[..., Any]
     display: str  # how ``list`` shows it, e.g. ``jpeg_q<quality>``
     description: str
+    #: which way the family's parameter makes it stronger: "lower" (a quality), "higher" (a CRF,
+    #: a severity level) or "" when the family does not say
+    stronger: str = ""
 
     def match(self, name: str) -> dict[str, Any] | None:
         m = re.fullmatch(self.regex, name)
@@ -109,18 +112,79 @@ def _key(registry: Registry) -> str:
 
 
 def register_pattern(
-    registry: Registry, regex: str, display: str, description: str = ""
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: register ``factory(**groups)`` for every name matching ``regex``."""
+    registry: Registry,
+    regex: str,
+    display: str,
+    description: Any = "",
+    factory: Callable[..., Any] | None = None,
+    *,
+    stronger: str | None = None,
+) -> Any:
+    """Register ``factory(**groups)`` for every name matching ``regex``.
 
-    def wrap(factory: Callable[..., Any]) -> Callable[..., Any]:
+    Two ways, the same result:
+
+    - as a decorator: ``@register_pattern(REG, r"my_q(?P<level>\\d+)", "my_q<level>")``;
+    - as a statement: ``register_pattern(REG, r"my_q(?P<level>\\d+)", "my_q<level>",
+      factory=make)`` (or the factory as the fourth argument).
+
+    ``stronger`` ("lower" or "higher", also read from a ``stronger`` attribute of the factory)
+    says which way the parameter makes the compression stronger; the sweep draws its axis from
+    it. A statement call without a factory would register nothing: it warns when the returned
+    decorator is dropped unused.
+    """
+    if callable(description) and factory is None:  # register_pattern(REG, regex, display, make)
+        description, factory = "", description
+    if stronger not in (None, "lower", "higher"):
+        raise ValueError(f"register_pattern {display!r}: stronger must be 'lower' or 'higher', "
+                         f"got {stronger!r}")
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         patterns = _PATTERNS[_key(registry)]
         if any(p.regex == regex for p in patterns):
             raise KeyError(f"pattern {display!r} is already registered in {registry.name}")
-        patterns.append(Pattern(regex, factory, display, description or _first_line(factory)))
-        return factory
+        direction = stronger or getattr(fn, "stronger", "") or ""
+        if direction not in ("", "lower", "higher"):
+            raise ValueError(f"pattern {display!r}: {fn!r}.stronger must be 'lower' or 'higher', "
+                             f"got {direction!r}")
+        patterns.append(Pattern(regex, fn, display, description or _first_line(fn), direction))
+        return fn
 
-    return wrap
+    if factory is not None:
+        return wrap(factory)
+    return _PendingPattern(wrap, display, registry.name)
+
+
+class _PendingPattern:
+    """The decorator ``register_pattern`` returns; warns if it is dropped without being applied
+    (``register_pattern(REG, regex, display)`` as a statement registers nothing)."""
+
+    def __init__(self, wrap: Callable[[Callable[..., Any]], Callable[..., Any]], display: str,
+                 registry: str) -> None:
+        self._wrap, self._display, self._registry, self._used = wrap, display, registry, False
+
+    def __call__(self, factory: Callable[..., Any]) -> Callable[..., Any]:
+        self._used = True
+        return self._wrap(factory)
+
+    def __del__(self) -> None:
+        if not self._used:
+            import warnings
+
+            warnings.warn(
+                f"register_pattern({self._registry}, ..., {self._display!r}) registered nothing: "
+                f"use it as a decorator (@register_pattern(...)) or pass the factory "
+                f"(register_pattern(..., factory=make))", RuntimeWarning, stacklevel=2)
+
+
+def pattern_direction(registry: Registry, name: str) -> str:
+    """``stronger`` ("lower"/"higher"/"") declared by the pattern that builds ``name``
+    (a registered name of the family, e.g. ``jpeg_q50``, or its prefix, e.g. ``jpeg_q``)."""
+    for p in _PATTERNS[_key(registry)]:
+        if p.match(name) is not None or re.fullmatch(r"([^<>]*)<\w+>", p.display) and \
+                p.display.split("<")[0] == name:
+            return p.stronger
+    return ""
 
 
 def _first_line(obj: Any) -> str:

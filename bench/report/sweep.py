@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.core.registry import COMPRESSIONS, build, known_names
+from bench.core.registry import COMPRESSIONS, build, known_names, pattern_direction
 from bench.core.spec import RunSpec
 from bench.report.figures import (
     CYCLE,
@@ -211,6 +211,17 @@ def sweep_rows(records: dict[RunSpec, dict[str, Any]], ctx: GridContext, methods
     return df
 
 
+def milder_when_higher(family: str, param: str) -> bool:
+    """Whether a higher value of ``family``'s parameter is a milder compression (axis reversed):
+    as the family declares it (``register_pattern(..., stronger="lower")`` or a ``stronger``
+    attribute of its factory); only a family that declares nothing falls back to the
+    parameter's name (``quality``)."""
+    declared = pattern_direction(COMPRESSIONS, family)
+    if declared:
+        return declared == "lower"
+    return param in MILDER_WHEN_HIGHER
+
+
 def _axis_label(family: str, param: str) -> str:
     if not param:
         return "compression"
@@ -250,7 +261,7 @@ def plot_sweep(df: pd.DataFrame, out: Path, name: str, title: str, bands: bool =
                     ax.fill_between(x, lo, hi, color=colour, alpha=0.2, linewidth=0)
             if not numeric:
                 ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-            elif param in MILDER_WHEN_HIGHER:
+            elif milder_when_higher(fam, param):
                 ax.invert_xaxis()
             if j == 0:
                 ax.set_ylabel(ylabel)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -46,10 +46,33 @@ from bench.core.spec import RunSpec
 from bench.core.verdict import Verdict, hierarchical_paired_bootstrap
 
 DASH = "–"
-PRETTY = {
-    "xception": "Xception", "meso_inception4": "MesoInception4", "f3net": "F3-Net",
-    "resnet50": "ResNet-50", "efficientnet_b4": "EfficientNet-B4",
-}
+
+
+class _DisplayNames(Mapping):
+    """Detector name -> what tables call it: the plug-in's ``display_name`` class attribute
+    (read from the source index or the class), else the registry name."""
+
+    def __getitem__(self, name: str) -> str:
+        from bench.core.registry import DETECTORS, attribute
+
+        try:
+            return attribute(DETECTORS, name, "display_name", None) or name
+        except Exception:  # an unknown or unimportable name is shown as given
+            return name
+
+    def get(self, name: str, default: str | None = None) -> str:  # type: ignore[override]
+        return self[name]
+
+    def __iter__(self):
+        from bench.core.registry import DETECTORS, registered_names
+
+        return iter(registered_names(DETECTORS))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+PRETTY = _DisplayNames()
 
 
 @dataclass(frozen=True)

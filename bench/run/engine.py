@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from bench.core import config as C
 from bench.core.dataset import ClipSource
-from bench.core.detector import Detector
+from bench.core.detector import Detector, face_size
 from bench.core.faceset import FaceSet
 from bench.core.files import check_free_space, disk_guard, human, sweep_stale_temps
 from bench.core.fit_data import TEST_BATCH_SIZE, build_fit_data, hand_over
@@ -350,8 +350,7 @@ class Engine:
         return None if k is None else int(k)
 
     def image_size(self, detector: str) -> int:
-        size = self.profile["faces"].get("size")
-        return int(size) if size else int(resolve(DETECTORS, detector).input_size)
+        return face_size(resolve(DETECTORS, detector), self.profile["faces"].get("size"))
 
     # -- detectors ------------------------------------------------------------------------------
     def detector(self, spec: RunSpec) -> tuple[Detector, dict[str, Any]]:

@@ -14,6 +14,7 @@ from bench.core.config import (
     train_options,
     with_defaults,
 )
+from bench.core.detector import face_size
 from bench.core.registry import DETECTORS, METHODS, resolve
 
 
@@ -26,7 +27,9 @@ def run_config(profile: dict[str, Any], spec: Any, dataset_kwargs: dict[str, Any
     return {
         "profile": profile.get("name"),
         "dataset": dataset_kwargs,
-        "faces": dict(profile["faces"]),
+        "faces": {**profile["faces"], "size": face_size(resolve(DETECTORS, spec.detector),
+                                                        profile["faces"].get("size")),
+                  "profile_size": profile["faces"].get("size")},
         "detector": {"type": spec.detector, **with_defaults(
             resolve(DETECTORS, spec.detector), detector_kwargs(profile, spec.detector))},
         "train": with_defaults(train_detector, train,
