@@ -30,9 +30,19 @@ from bench.report.tables import GridContext, RecordSet, Table, get_table, render
 
 
 def _parse_value(text: str) -> Any:
+    """A Python literal (``5``, ``'a,b'``, ``{'k': 1}``, ``['x', 'y']``) as written; otherwise as
+    mmengine's ``DictAction`` reads it: ``a,b`` and ``[a,b]`` are lists, brackets nest
+    (``[a,(b,c)]``), ``true``/``false``/``none`` and numbers are converted, a bare word is a
+    string."""
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
+        pass
+    from mmengine.config import DictAction
+
+    try:
+        return DictAction._parse_iterable(text)
+    except Exception:  # unbalanced brackets: keep the text, the key's check names it
         return text
 
 
