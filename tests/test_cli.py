@@ -43,7 +43,12 @@ def test_table_latex_from_records_alone(tmp_path, capsys):
     assert code == 0
     tex = (tmp_path / "tables" / "main.tex").read_text()
     assert "\\toprule" in tex and "77.50" in tex and "88.25" in tex
-    assert "5 missing" in capsys.readouterr().out
+    assert "13 missing" in capsys.readouterr().out  # quick's fit_seeds: 4 none + 4 x 3 bleach fits
+    assert main(["table", "main", "--results", str(tmp_path), "--detector", "xception",
+                 "--fit-seeds", "0"]) == 0  # one fit: the grid of the records written
+    out = capsys.readouterr().out
+    assert "5 missing" in out and "one fit per cell" in out
+    assert main(["table", "main", "--results", str(tmp_path), "--fit-seeds", "0,x"]) != 0
 
 
 def test_unknown_detector_is_a_clear_error(tmp_path, capsys):
@@ -70,20 +75,27 @@ def test_seeds_run_the_grid_once_per_seed_and_tables_show_mean_and_sd(tmp_path, 
     from bench.report.tables import seed_grid
 
     args = build_parser().parse_args(["table", "main", "--detector", "xception", "--seeds", "0,1,2",
-                                      "--manipulation", "FaceSwap", "--results", str(tmp_path)])
+                                      "--manipulation", "FaceSwap", "--results", str(tmp_path),
+                                      "--fit-seeds", "0"])
     ctx, _ = context(args)
-    assert ctx.seed_list() == (0, 1, 2)
+    assert ctx.seed_list() == (0, 1, 2) and ctx.fit_seed_list() == (0,)
     grid = seed_grid(get_table("main"), ctx)
     assert sorted({s.seed for s in grid}) == [0, 1, 2] and len(grid) == 3 * len(get_table("main").grid(ctx))
     store = ResultsStore(tmp_path)
     for s, acc in zip(grid, (70.0, 72.0, 80.0, 84.0, 90.0, 92.0)):
         store.write(s, {"frame": {"acc": acc, "auc": acc}})
     assert main(["table", "main", "--detector", "xception", "--seeds", "0,1,2",
-                 "--manipulation", "FaceSwap", "--results", str(tmp_path)]) == 0
+                 "--manipulation", "FaceSwap", "--results", str(tmp_path), "--fit-seeds", "0"]) == 0
     out = capsys.readouterr().out
-    assert "seeds 0, 1, 2" in out and "standard deviation across seeds" in out
+    assert "seeds 0, 1, 2" in out and "standard deviation across detector seeds" in out
     assert "0 missing" not in out and "6 of 6 runs present" in out and "80.0 ±10.0" in out
     args = build_parser().parse_args(["table", "main", "--seed", "4"])
     assert context(args)[0].seed_list() == (4,)  # --seed N still works
+    # fit seeds: the quick profile's fit_seeds by default, --fit-seeds overrides, smoke has one
+    assert context(args)[0].fit_seed_list() == (0, 1, 2)
+    args = build_parser().parse_args(["table", "main", "--fit-seeds", "3,5"])
+    assert context(args)[0].fit_seed_list() == (3, 5)
+    args = build_parser().parse_args(["table", "main", "--profile", "smoke"])
+    assert context(args)[0].fit_seed_list() == (0,)
     with pytest.raises(SystemExit, match="comma list"):
         context(build_parser().parse_args(["table", "main", "--seeds", "0,x"]))
