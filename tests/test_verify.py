@@ -79,3 +79,28 @@ def test_the_manifest_commands_that_make_records(tmp_path):
     assert manifest_commands(tmp_path) == [
         ["run", "--method", "pixel_bleach", "--detector", "all", "--seeds", "0,1,2", "--jobs", "2"],
         ["reproduce", "main", "--seeds", "0,1,2"], ["reproduce", "sota", "--seeds", "0,1,2"]]
+
+
+def test_several_seeds_are_tested_together_over_fits_and_videos(smoke_set, tmp_path):
+    """Where a cell has several fits (here two detector seeds), its verdict is one test over
+    the fits and videos (bench/core/verdict.py), computed alike for both sets."""
+    from dataclasses import replace
+
+    from bench.core.spec import RunSpec
+
+    src, dst = ResultsStore(smoke_set), ResultsStore(tmp_path / "two_seeds")
+    rng = np.random.default_rng(0)
+    for record in src.records():
+        spec = RunSpec.from_dict(record["spec"])
+        arrays = src.arrays(record)
+        for seed in (0, 1):
+            arr = dict(arrays)
+            if seed:
+                arr["prob"] = np.clip(arr["prob"] + rng.normal(0, 0.02, arr["prob"].shape),
+                                      0, 1).astype(np.float32)
+            dst.write(replace(spec, seed=seed),
+                      compute_metrics(arr["label"], arr["prob"], arr["video"]), arrays=arr)
+    result = compare(dst.root, dst.root)
+    assert result.passed and len(result.verdicts) == 2
+    assert all(v.seeds == (0, 1) and v.identical for v in result.verdicts)
+    assert all(v.mine != "n/a" for v in result.verdicts)

@@ -9,12 +9,13 @@ parameters x seed x compression x profile options):
   inside the other's 95 % interval over test videos (the records' ``acc_ci``/``auc_ci``, or
   one computed from the run's arrays as the tables do);
 * **verdicts**: for every remedy run whose ``none`` run (same detector and test set) is in both
-  sets, remedy minus ``none``, computed the same way for both sets and on the same seeds
-  (those both sets hold for that cell): with one seed, the paired bootstrap over test videos
-  (``RecordSet.paired``: the single-fit, conditional star of the tables); with several seeds,
-  :func:`bench.core.verdict.hierarchical_paired_bootstrap` over the seeds and videos (each
-  seed its own ``none``), the test the tables use over fits. A verdict is its sign and its
-  star: ``+*``, ``-*`` (significant at 95 %), ``+``, ``-`` (not significant) or ``0``.
+  sets, remedy minus ``none``, computed the same way for both sets and on the same fits
+  (the detector seeds and fit seeds both sets hold for that cell): with one fit, the paired
+  bootstrap over test videos (``RecordSet.paired``: the single-fit, conditional star); with
+  several (detector seeds x fit seeds), :func:`bench.core.verdict.hierarchical_paired_bootstrap`
+  over the fits and videos (fits grouped by detector seed, each seed its own ``none``), the
+  test over fits of ``bench/core/verdict.py``. A verdict is its sign and its star: ``+*``,
+  ``-*`` (significant at 95 %), ``+``, ``-`` (not significant) or ``0``.
 
 Pass/fail (:attr:`Comparison.passed`): at least ``tolerance`` (default 0.95, issue 29's goal)
 of the verdicts are identical (same sign and same star), **and** no verdict is significant
@@ -68,7 +69,7 @@ class CellDiff:
 @dataclass(frozen=True)
 class VerdictDiff:
     spec: RunSpec  # the remedy's run, seed = the first seed compared
-    seeds: tuple[int, ...]
+    seeds: tuple[int, ...]  # the detector seeds compared (every fit of each)
     metric: str
     mine: str
     theirs: str
@@ -152,6 +153,8 @@ def cell_name(spec: RunSpec, name: str, seeds: tuple[int, ...] | None = None) ->
     seed = f"seed {spec.seed}" if seeds is None else \
         f"seed{'s' if len(seeds) > 1 else ''} {','.join(map(str, seeds))}"
     opts = "" if spec.options == "{}" else f" options {spec.options}"
+    if seeds is None and _fit_seed(spec):
+        seed += f" fit {_fit_seed(spec)}"
     return (f"{PRETTY.get(spec.detector, spec.detector)} {spec.manipulation} {spec.method}{params} "
             f"{spec.train_compression}->{spec.test_compression} {seed}{opts} {name}")
 
@@ -168,24 +171,25 @@ def _label(diff: float | None, significant: bool | None) -> str:
 
 
 def _pooled(records: RecordSet, remedies: list[RunSpec], name: str) -> tuple[float | None, bool | None]:
-    """Remedy minus ``none`` over the seeds of ``remedies`` (one fit each, each seed its own
-    ``none``) and videos: :func:`bench.core.verdict.hierarchical_paired_bootstrap`."""
+    """Remedy minus ``none`` over the fits of ``remedies`` (grouped by detector seed, each seed
+    its own ``none``) and videos: :func:`bench.core.verdict.hierarchical_paired_bootstrap`."""
     from bench.core.verdict import hierarchical_paired_bootstrap
 
-    arrays = [(records.arrays(s), records.arrays(baseline_spec(s))) for s in remedies]
-    if any(a is None or b is None for a, b in arrays):
+    bases = list(dict.fromkeys(baseline_spec(s) for s in remedies))  # one none per detector seed
+    rem_arrays = [records.arrays(s) for s in remedies]
+    none_arrays = [records.arrays(b) for b in bases]
+    if any(a is None for a in rem_arrays + none_arrays):
         return None, None
-    ref = arrays[0][0]
-    rem, non = [], []
+    ref = rem_arrays[0]
     try:
-        for a, b in arrays:
-            rem.append(np.asarray(a["prob"])[align(ref, a)])
-            non.append(np.asarray(b["prob"])[align(ref, b)])
+        rem = [np.asarray(a["prob"])[align(ref, a)] for a in rem_arrays]
+        non = [np.asarray(b["prob"])[align(ref, b)] for b in none_arrays]
     except ValueError:  # the seeds do not share their test faces
         return None, None
+    groups = [bases.index(baseline_spec(s)) for s in remedies]
     try:
         v = hierarchical_paired_bootstrap(rem, non, np.asarray(ref["label"]), np.asarray(ref["video"]),
-                                          metric=name, groups=list(range(len(rem))), level=LEVEL)
+                                          metric=name, groups=groups, level=LEVEL)
     except ValueError:
         return None, None
     return v.diff, v.significant
@@ -198,6 +202,16 @@ def _verdict(records: RecordSet, remedies: list[RunSpec], name: str) -> tuple[fl
         return diff, _label(diff, None if t is None else t["significant"])
     diff, sig = _pooled(records, remedies, name)
     return diff, _label(diff, sig)
+
+
+def _fit_seed(spec: RunSpec) -> int:
+    return int(getattr(spec, "fit_seed", 0))
+
+
+def _over_fits(spec: RunSpec) -> RunSpec:
+    """The verdict's cell: ``spec`` with its detector seed (and fit seed, where specs have one)
+    set to 0, so that every fit of every seed of one cell is tested together."""
+    return replace(spec, seed=0, **({"fit_seed": 0} if hasattr(spec, "fit_seed") else {}))
 
 
 def _store(path: Path, what: str) -> ResultsStore:
@@ -237,10 +251,10 @@ def compare(mine: Path, theirs: Path, tolerance: float = 0.95) -> Comparison:
     common_set = set(common)
     for spec in common:
         if spec.method != "none" and baseline_spec(spec) in common_set:
-            groups.setdefault(replace(spec, seed=0), []).append(spec)
+            groups.setdefault(_over_fits(spec), []).append(spec)
     for specs in groups.values():
-        specs = sorted(specs, key=lambda s: s.seed)
-        seeds = tuple(s.seed for s in specs)
+        specs = sorted(specs, key=lambda s: (s.seed, _fit_seed(s)))
+        seeds = tuple(dict.fromkeys(s.seed for s in specs))
         for name in METRICS:
             dm, vm = _verdict(rm, specs, name)
             dt, vt = _verdict(rt, specs, name)
@@ -271,8 +285,9 @@ def markdown(c: Comparison, max_rows: int = 40) -> str:
              f"{_fmt(f['none_acc_max_abs_diff'])} points; remedy cells: mean "
              f"{_fmt(f['remedy_acc_mean_abs_diff'])}, max {_fmt(f['remedy_acc_max_abs_diff'])}",
              "", "A verdict is remedy minus `none` on the same faces and seeds: `+*`/`-*` significant "
-             "at 95 % (one seed: paired bootstrap over test videos, conditional on the fit; several "
-             "seeds: over seeds and videos, `bench/core/verdict.py`), `+`/`-` not significant.", ""]
+             "at 95 % (one fit: paired bootstrap over test videos, conditional on the fit; several "
+             "fits (seeds x fit seeds): over fits and videos, `bench/core/verdict.py`), `+`/`-` "
+             "not significant.", ""]
     differing = [v for v in c.verdicts if not v.identical]
     if differing:
         lines += ["## Differing verdicts", "", "| cell | here | there | diff here | diff there |",
