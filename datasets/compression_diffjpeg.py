@@ -57,7 +57,8 @@ class DiffJpeg(Compression):
         return out
 
 
-@register_pattern(COMPRESSIONS, r"diff_jpeg_q(?P<quality>\d+)", "diff_jpeg_q<quality>")
+@register_pattern(COMPRESSIONS, r"diff_jpeg_q(?P<quality>\d+)", "diff_jpeg_q<quality>",
+                  stronger="lower")
 def diff_jpeg_q(quality: int, **kwargs: object) -> DiffJpeg:
     """Differentiable JPEG at quality <quality> (kornia); .tensor(x) for float [B,3,H,W] with gradients."""
     return DiffJpeg(quality=quality, **kwargs)

@@ -75,13 +75,13 @@ class WebP(Compression):
         return np.stack([webp_roundtrip(f, self.quality) for f in frames])
 
 
-@register_pattern(COMPRESSIONS, r"jpeg_q(?P<quality>\d+)", "jpeg_q<quality>")
+@register_pattern(COMPRESSIONS, r"jpeg_q(?P<quality>\d+)", "jpeg_q<quality>", stronger="lower")
 def jpeg_q(quality: int, **kwargs: object) -> Jpeg:
     """Per-frame JPEG at quality <quality> (OpenCV, 4:2:0 chroma subsampling set explicitly)."""
     return Jpeg(quality=quality, **kwargs)
 
 
-@register_pattern(COMPRESSIONS, r"webp_q(?P<quality>\d+)", "webp_q<quality>")
+@register_pattern(COMPRESSIONS, r"webp_q(?P<quality>\d+)", "webp_q<quality>", stronger="lower")
 def webp_q(quality: int, **kwargs: object) -> WebP:
     """Per-frame lossy WebP at quality <quality> (OpenCV/libwebp, 4:2:0)."""
     return WebP(quality=quality, **kwargs)

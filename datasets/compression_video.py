@@ -173,13 +173,13 @@ class VideoCodec(Compression):
         return out
 
 
-@register_pattern(COMPRESSIONS, r"h264_crf(?P<crf>\d+)", "h264_crf<crf>")
+@register_pattern(COMPRESSIONS, r"h264_crf(?P<crf>\d+)", "h264_crf<crf>", stronger="higher")
 def h264_crf(crf: int, **kwargs: object) -> VideoCodec:
     """H.264 (libx264) over the whole clip at CRF <crf>, FF++ defaults (yuv444p, preset medium)."""
     return VideoCodec(crf=crf, codec="h264", **kwargs)
 
 
-@register_pattern(COMPRESSIONS, r"h265_crf(?P<crf>\d+)", "h265_crf<crf>")
+@register_pattern(COMPRESSIONS, r"h265_crf(?P<crf>\d+)", "h265_crf<crf>", stronger="higher")
 def h265_crf(crf: int, **kwargs: object) -> VideoCodec:
     """H.265 (libx265) over the whole clip at CRF <crf> (yuv444p, preset medium)."""
     return VideoCodec(crf=crf, codec="h265", **kwargs)

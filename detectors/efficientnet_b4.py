@@ -65,6 +65,7 @@ class EfficientNetB4(TimmDetector):
     """EfficientNet-B4 (timm), 380 px, ImageNet mean/std, 1792-d feature."""
 
     timm_name = "efficientnet_b4"
+    display_name = "EfficientNet-B4"
     input_size = 380
     mean = (0.485, 0.456, 0.406)
     std = (0.229, 0.224, 0.225)
