@@ -425,7 +425,9 @@ def render(table: Table, records: dict[RunSpec, dict[str, Any]], ctx: GridContex
              f"train {ctx.train_compression} / test {ctx.test_compression}; "
              f"{len(grid) - missing} of {len(grid)} runs present"
              + (f", {missing} missing (shown as {DASH})" if missing else "") + ". "
-             + error_bar_note(ctx, fmt))
+             # a table of `none` runs only (Table I) is not about fits: its note is the one-fit one
+             + error_bar_note(ctx if any(s.method != "none" for s in grid)
+                              else replace(ctx, fit_seeds=()), fmt))
     ref_note = (f"Published numbers from the paper ({table.reference_data}, reference only, "
                 f"not comparable to {ctx.dataset} data).")
     if fmt == "md":
