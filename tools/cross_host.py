@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     figures = result.figures()
     figures.update({"host_b_env": env_b, "face_cache_shared": shared, "seconds": secs,
-                    "command": " ".join(run_command(args, Path("RESULTS"))[1:])})
+                    "command": "python " + " ".join(run_command(args, Path("RESULTS"))[1:])})
     (out / "cross_host.json").write_text(json.dumps(figures, indent=1), encoding="utf-8")
     shown = " ".join(f"{k}={v}" for k, v in env_b.items())
     text = (f"# Cross-host agreement (host B = this machine with {shown})\n\n"
