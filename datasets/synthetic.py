@@ -39,6 +39,7 @@ from bench.core.dataset import (
     check_split,
 )
 from bench.core.registry import COMPRESSIONS, DATASETS, build
+from bench.core.schema import Rule
 from bleachbench.datasets.synthetic_manipulations import MANIPULATIONS, ArtifactParams, Pair
 from bleachbench.datasets.synthetic_render import (
     RENDER_VERSION,
@@ -75,6 +76,10 @@ class SyntheticFaces(ClipSource):
 
     name = "synthetic"
     manipulations = FFPP_MANIPULATIONS
+    #: types and ranges of its keys, checked with the configuration (bench/core/schema.py)
+    config_ranges = {"n_identities": Rule("int", lo=5), "n_frames": Rule("int", lo=2),
+                     "scene_size": Rule("int", lo=48), "seed": Rule("int", lo=0),
+                     "split_sizes": Rule("ints", lo=1, length=3, optional=True)}
     # Every keyword it takes, for bench/core/config.py's key check (``**artifact_kwargs`` are the
     # fields of ArtifactParams): a typo is an error with the nearest valid key.
     config_keys = ("n_identities", "n_frames", "scene_size", "seed", "split_sizes", "cache_dir",

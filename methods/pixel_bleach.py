@@ -145,6 +145,7 @@ from bench.core.faceset import FaceSet
 from bench.core.fit_data import FitData
 from bench.core.method import Method, fake_probability, reject_unknown_options
 from bench.core.registry import METHODS
+from bench.core.schema import Rule
 from bleachbench.methods.bleach_generator import (
     NORMS,
     BleachGenerator,
@@ -294,6 +295,22 @@ class PixelBleach(Method):
     )  # fmt: skip
     #: keys that change how fast a fit runs, never what it computes: not in ``params()``
     runtime_keys: ClassVar[tuple[str, ...]] = ("frozen_cache_mb",)
+    #: types and ranges of its keys, checked with the configuration before any work
+    #: (bench/core/schema.py; the same checks as __init__'s)
+    config_ranges: ClassVar[dict[str, Rule]] = {
+        "batch_size": Rule("int", lo=2),
+        "s": Rule("float", lo=0, open_lo=True, optional=True),
+        "balance_ratio": Rule("float", lo=0),
+        "frozen_cache_mb": Rule("float", lo=0),
+        "phi_tar": Rule("str", choices=PHI_TARGETS),
+        "reg_mode": Rule("str", choices=REG_MODES),
+        "variant": Rule("str", choices=tuple(VARIANTS)),
+        "select_metric": Rule("str", choices=SELECT_METRICS, optional=True),
+        "feature_space": Rule("str", choices=FEATURE_SPACES, optional=True),
+        "feature_scale": Rule("str", choices=FEATURE_SCALES, optional=True),
+        "generator_norm": Rule("str", choices=NORMS, optional=True),
+        "input_space": Rule("str", choices=INPUT_SPACES, optional=True),
+    }
     # predict_recording records "frozen_prob", the unmodified detector's P(fake) on the faces
     # as given, from the frozen pass it makes anyway: the engine takes the `none` cells of the
     # same faces from it instead of passing them through the detector once more (bench/run/engine.py).

@@ -97,5 +97,7 @@ def test_seeds_run_the_grid_once_per_seed_and_tables_show_mean_and_sd(tmp_path, 
     assert context(args)[0].fit_seed_list() == (3, 5)
     args = build_parser().parse_args(["table", "main", "--profile", "smoke"])
     assert context(args)[0].fit_seed_list() == (0,)
-    with pytest.raises(SystemExit, match="comma list"):
+    from bench.core.errors import UserError
+
+    with pytest.raises(UserError, match="comma list"):  # one line, exit 2 (tests/test_bad_input.py)
         context(build_parser().parse_args(["table", "main", "--seeds", "0,x"]))

@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 import sys
 from types import ModuleType
+from typing import NoReturn
 
 from bench.cli import commands as _commands
 from bench.cli.options import context, default_results, parse_cfg_options, resolve_jobs
@@ -29,10 +30,18 @@ def command_modules() -> dict[str, ModuleType]:
             for m in sorted(mods, key=lambda m: (getattr(m, "ORDER", 99), m.__name__))}
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit 2 (the usage is in
+    ``--help``), like every other user's error of the command line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole parser: one sub-command per module of :mod:`bench.cli.commands`."""
     mods = command_modules()
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m bench",
         description="bleachbench: deepfake detectors under compression, and remedies such as "
                     "Pixel Bleach (Li, Zheng et al., IEEE TMM 2023).",

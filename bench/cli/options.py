@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.core.errors import UserError
 from bench.core.profiles import PROFILES, get_profile
 from bench.core.registry import (
     COMPRESSIONS,
@@ -51,7 +52,9 @@ def parse_cfg_options(items: list[str] | None) -> tuple[dict[str, Any], dict[str
     method, other = {}, {}
     for item in items or []:
         if "=" not in item:
-            raise SystemExit(f"--cfg-options: expected key=value, got {item!r}")
+            from bench.core.config import ConfigError
+
+            raise ConfigError(f"--cfg-options: expected key=value, got {item!r}")
         key, value = item.split("=", 1)
         (method if key.startswith("method.") else other)[key.removeprefix("method.")] = _parse_value(value)
     return method, other
@@ -92,7 +95,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", type=Path, default=None,
                    help="dataset root folder (ffpp, folder, deepfakebench); same as "
                         "--cfg-options dataset.root=DIR")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int_at_least(0, 2**32 - 1), default=0)
     p.add_argument("--seeds", default=None, metavar="0,1,2",
                    help="several seeds (a comma list; overrides --seed): the grid runs once per seed, "
                         "one detector per seed, and tables show mean ± sd across seeds")
@@ -124,9 +127,9 @@ def add_executor(p: argparse.ArgumentParser) -> None:
                         "Small CPU trainings do not scale with threads, so on a CPU this is the "
                         "faster way to train several detectors")
     g.add_argument("--slurm-partition", default=None, help="Slurm partition (--executor slurm)")
-    g.add_argument("--gpus-per-job", type=int, default=0, help="GPUs per job (default: 0)")
-    g.add_argument("--cpus-per-job", type=int, default=None, help="CPUs per job (default: the cluster's)")
-    g.add_argument("--timeout", type=int, default=240, metavar="MIN",
+    g.add_argument("--gpus-per-job", type=int_at_least(0), default=0, help="GPUs per job (default: 0)")
+    g.add_argument("--cpus-per-job", type=int_at_least(1), default=None, help="CPUs per job (default: the cluster's)")
+    g.add_argument("--timeout", type=int_at_least(1), default=240, metavar="MIN",
                    help="minutes per job; on Slurm a job at its limit is requeued (default: 240)")
 
 
@@ -142,6 +145,23 @@ def resolve_jobs(value: str | int, device: Any = "cpu") -> int:
     if jobs < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer or auto, got {value!r}")
     return jobs
+
+
+def int_at_least(lo: int, hi: int | None = None) -> Any:
+    """An argparse ``type``: an integer ``>= lo`` (and ``<= hi``), else a one-line error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(
+                f"expected an integer >= {lo}{f' and <= {hi}' if hi is not None else ''}, "
+                f"got {text!r}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
 
 
 def jobs_arg(text: str) -> str:
@@ -218,11 +238,11 @@ def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
 
     for m in chosen:
         check_manipulation(m, manips, dataset)
-    seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) else (args.seed,)
+    seeds = parse_seeds(args.seeds) if getattr(args, "seeds", None) is not None else (args.seed,)
     from bench.core.config import profile_fit_seeds
 
-    fit_seeds = (parse_seeds(args.fit_seeds, "--fit-seeds") if getattr(args, "fit_seeds", None)
-                 else profile_fit_seeds(profile))
+    fit_seeds = (parse_seeds(args.fit_seeds, "--fit-seeds")
+                 if getattr(args, "fit_seeds", None) is not None else profile_fit_seeds(profile))
     ctx = GridContext(
         dataset=dataset, profile=args.profile, seed=seeds[0], seeds=seeds if len(seeds) > 1 else (),
         detectors=names(args.detector, default_detectors(), "detector"),
@@ -264,15 +284,18 @@ def dataset_manipulations(profile: dict[str, Any], results: Path, strict: bool) 
 
 
 def parse_seeds(text: str, option: str = "--seeds") -> tuple[int, ...]:
-    """``--seeds 0,1,2`` -> (0, 1, 2); a clear error on anything else."""
+    """``--seeds 0,1,2`` -> (0, 1, 2); anything else (an empty item, a non-integer, a negative
+    seed, nothing at all) is a :class:`UserError` naming the option (one line, exit 2)."""
+    expected = f"{option}: expected a comma list of integers 0 to {2**32 - 1} like 0,1,2, got {text!r}"
+    items = [t.strip() for t in str(text).split(",")]
+    if not str(text).strip():
+        raise UserError(f"{option}: no seed given ({expected.partition(': ')[2]})")
     try:
-        seeds = tuple(dict.fromkeys(int(t) for t in text.split(",") if t.strip()))
+        seeds = tuple(dict.fromkeys(int(t) for t in items))
     except ValueError:
-        raise SystemExit(f"{option}: expected a comma list of integers like 0,1,2, got {text!r}") from None
-    if not seeds:
-        raise SystemExit(f"{option}: no seed given")
-    if option == "--fit-seeds" and min(seeds) < 0:
-        raise SystemExit(f"--fit-seeds: fit seeds are non-negative, got {text!r}")
+        raise UserError(expected) from None
+    if min(seeds) < 0 or max(seeds) >= 2**32:
+        raise UserError(expected)
     return seeds
 
 
@@ -303,6 +326,10 @@ def per_method_params(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
         hint = suggest(unused[0], valid).replace("mean '", "mean 'method.")
         raise ConfigError(f"unknown configuration key 'method.{unused[0]}' (from --cfg-options): "
                           f"no method takes it{hint}")
+    from bench.core.schema import check_method_params
+
+    check_method_params(own, "method.per_method.{name}")  # types and ranges, each method's
+    check_method_params(out)  # own too (bench/core/schema.py)
     return {name: taken for name, taken in out.items() if taken}
 
 

@@ -142,6 +142,9 @@ def check_profile(profile: dict[str, Any], origin: str = "", deep: bool = False,
         if not isinstance(profile.get(name), dict):
             raise ConfigError(f"profile section {name!r} must be a mapping{origin}, "
                               f"got {profile.get(name)!r}")
+    from bench.core.schema import check_values
+
+    check_values(profile, origin)  # every value's type and range (bench/core/schema.py)
     _check_keys(profile["faces"], FACES_KEYS, "faces", origin)
     _check_keys(profile["train"], (*TRAIN_KEYS, *ENGINE_TRAIN_KEYS, "per_detector"), "train",
                 origin)
@@ -206,6 +209,9 @@ def check_components(profile: dict[str, Any], origin: str = "",
         if not takes_any(f):
             _check_keys(dict(section), set(parameters(f)) - set(RUNTIME_KEYS),
                         f"method.per_method.{name}", origin)
+    from bench.core.schema import check_component_values
+
+    check_component_values(profile, origin)  # the classes' declared ranges (config_ranges)
 
 
 def train_options(profile: dict[str, Any], detector: str) -> dict[str, Any]:

@@ -53,6 +53,51 @@ class CorruptRecordError(ValueError):
         self.path = path
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def check_record(record: Any) -> str | None:
+    """What is wrong with a parsed record (``None`` if nothing): a mapping with a valid ``spec``
+    mapping and a ``metrics`` mapping of levels (``frame``, ``video``...), each a mapping of
+    numbers, strings, ``None`` or lists of numbers; the other sections, where present, of the
+    types :meth:`ResultsStore.write` gives them."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    missing = [k for k in ("spec", "metrics") if k not in record]
+    if missing:
+        return f"missing {' and '.join(repr(k) for k in missing)}"
+    if not isinstance(record["spec"], dict):
+        return f"'spec' is {type(record['spec']).__name__}, expected an object"
+    try:
+        RunSpec.from_dict(record["spec"])
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        return f"bad spec: {str(exc)[:200]}"
+    metrics = record["metrics"]
+    if not isinstance(metrics, dict):
+        return f"'metrics' is {type(metrics).__name__}, expected an object of levels"
+    for level, values in metrics.items():
+        if not isinstance(values, dict):
+            return f"'metrics.{level}' is {type(values).__name__}, expected an object"
+        for name, value in values.items():
+            ok = isinstance(value, _SCALARS) or (isinstance(value, list) and all(
+                isinstance(v, (int, float, type(None))) and not isinstance(v, bool)
+                for v in value))
+            if not ok:
+                return f"'metrics.{level}.{name}' is {type(value).__name__}, expected a number"
+    for key in ("timings", "checkpoints", "facts", "config", "versions", "undefined", "arrays"):
+        if key in record and not isinstance(record[key], dict):
+            return f"{key!r} is {type(record[key]).__name__}, expected an object"
+    for key, kind in (("run_id", str), ("record_version", int)):
+        if key in record and (not isinstance(record[key], kind) or isinstance(record[key], bool)):
+            return f"{key!r} is {type(record[key]).__name__}, expected {kind.__name__}"
+    arrays = record.get("arrays")
+    if arrays is not None and not (isinstance(arrays.get("file"), str)
+                                   and isinstance(arrays.get("keys", []), list)
+                                   and isinstance(arrays.get("n", 0), int)):
+        return "'arrays' lacks a file name, its keys or its length"
+    return None
+
+
 def package_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in _PACKAGES:
@@ -91,6 +136,44 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically, like :func:`atomic_write_bytes`."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+RESULT_FOLDERS = ("checkpoints", "work", "runs", "records", "cache", "tables")
+
+
+def stored_path(root: str | Path, path: str | Path) -> str:
+    """``path`` as a results folder stores it: relative to ``root`` (POSIX) when it lies under
+    it, so that a copied or moved folder uses its own files; anything else unchanged."""
+    text = str(path)
+    if not text or ":" in text.split("/")[0] or not Path(text).is_absolute():
+        return text  # "", "untrained:<digest>", already relative
+    try:
+        return Path(text).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return text
+
+
+def resolve_stored(root: str | Path, stored: str | Path) -> Path:
+    """A path a results folder stored (:func:`stored_path`), resolved against ``root``, the
+    folder it is read from. An absolute path from before paths were stored relative (a record
+    or done.json of another place) that is not under ``root`` is looked up by its tail under
+    ``root`` (``.../checkpoints/<...>/best.pth``): a moved or copied folder never reads another
+    folder's files; if no such tail exists the path is returned as it is."""
+    path, root = Path(str(stored)), Path(root)
+    if not str(stored):
+        return path
+    if not path.is_absolute():
+        return root / path
+    try:
+        path.resolve().relative_to(root.resolve())
+        return path
+    except ValueError:
+        pass
+    parts = path.parts
+    for i, part in enumerate(parts):
+        if part in RESULT_FOLDERS and (root.joinpath(*parts[i:])).exists():
+            return root.joinpath(*parts[i:])
+    return path
 
 
 def strict_json(obj: Any, path: str = "", undefined: dict[str, str] | None = None) -> Any:
@@ -137,44 +220,6 @@ class ResultsStore:
         self.root = Path(root)
         runs, archived = self.root / "runs", self.root / "records"
         self.runs_dir = archived if not runs.exists() and archived.is_dir() else runs
-
-RESULT_FOLDERS = ("checkpoints", "work", "runs", "records", "cache", "tables")
-
-
-def stored_path(root: str | Path, path: str | Path) -> str:
-    """``path`` as a results folder stores it: relative to ``root`` (POSIX) when it lies under
-    it, so that a copied or moved folder uses its own files; anything else unchanged."""
-    text = str(path)
-    if not text or ":" in text.split("/")[0] or not Path(text).is_absolute():
-        return text  # "", "untrained:<digest>", already relative
-    try:
-        return Path(text).resolve().relative_to(Path(root).resolve()).as_posix()
-    except ValueError:
-        return text
-
-
-def resolve_stored(root: str | Path, stored: str | Path) -> Path:
-    """A path a results folder stored (:func:`stored_path`), resolved against ``root``, the
-    folder it is read from. An absolute path from before paths were stored relative (a record
-    or done.json of another place) that is not under ``root`` is looked up by its tail under
-    ``root`` (``.../checkpoints/<...>/best.pth``): a moved or copied folder never reads another
-    folder's files; if no such tail exists the path is returned as it is."""
-    path, root = Path(str(stored)), Path(root)
-    if not str(stored):
-        return path
-    if not path.is_absolute():
-        return root / path
-    try:
-        path.resolve().relative_to(root.resolve())
-        return path
-    except ValueError:
-        pass
-    parts = path.parts
-    for i, part in enumerate(parts):
-        if part in RESULT_FOLDERS and (root.joinpath(*parts[i:])).exists():
-            return root.joinpath(*parts[i:])
-    return path
-
 
     def path(self, spec: RunSpec) -> Path:
         return self.runs_dir / f"{spec.run_id}.json"
@@ -225,6 +270,35 @@ def resolve_stored(root: str | Path, stored: str | Path) -> Path:
         atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True, allow_nan=False) + "\n")
         return path
 
+    def resolve(self, stored: str | Path) -> Path:
+        """A path stored in a record (``checkpoints``), resolved against this folder."""
+        return resolve_stored(self.root, stored)
+
+    def check_arrays_file(self, spec_or_record: RunSpec | dict[str, Any]) -> bool:
+        """True if the run's ``.npz`` exists and opens (its zip directory and keys); a corrupt
+        one raises :class:`~bench.core.files.CorruptFileError` naming it."""
+        path = self._arrays_path_of(spec_or_record)
+        if not path.exists():
+            return False
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = set(z.namelist())
+        except (OSError, zipfile.BadZipFile, ValueError) as exc:
+            raise self._corrupt_arrays(path, exc) from exc
+        missing = [k for k in ARRAY_KEYS if f"{k}.npy" not in names]
+        if missing:
+            raise self._corrupt_arrays(path, f"lacks {missing}")
+        return True
+
+    @staticmethod
+    def _corrupt_arrays(path: Path, reason: object) -> Exception:
+        from bench.core.files import corrupt
+
+        return corrupt("per-face arrays", path, reason,
+                       "delete it and its record (or run with --force to make both again)")
+
     def _arrays_path_of(self, spec_or_record: RunSpec | dict[str, Any]) -> Path:
         spec = spec_or_record if isinstance(spec_or_record, RunSpec) else \
             RunSpec.from_dict(spec_or_record["spec"])
@@ -269,45 +343,27 @@ def resolve_stored(root: str | Path, stored: str | Path) -> Path:
 
     @staticmethod
     def _read(path: Path) -> dict[str, Any]:
+        """The record at ``path``; anything malformed (not UTF-8, not JSON, nested too deep, a
+        field of the wrong type: :func:`check_record`) is a :class:`CorruptRecordError` naming
+        the file."""
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CorruptRecordError(path, str(exc)) from exc
-        if not isinstance(record, dict) or not {"spec", "metrics"} <= set(record):
-            raise CorruptRecordError(path, "missing 'spec' or 'metrics'")
-    def resolve(self, stored: str | Path) -> Path:
-        """A path stored in a record (``checkpoints``), resolved against this folder."""
-        return resolve_stored(self.root, stored)
-
-    def check_arrays_file(self, spec_or_record: RunSpec | dict[str, Any]) -> bool:
-        """True if the run's ``.npz`` exists and opens (its zip directory and keys); a corrupt
-        one raises :class:`~bench.core.files.CorruptFileError` naming it."""
-        path = self._arrays_path_of(spec_or_record)
-        if not path.exists():
-            return False
-        import zipfile
-
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CorruptRecordError(path, f"cannot be read ({exc.strerror or exc})") from exc
         try:
-            with zipfile.ZipFile(path) as z:
-                names = set(z.namelist())
-        except (OSError, zipfile.BadZipFile, ValueError) as exc:
-            raise self._corrupt_arrays(path, exc) from exc
-        missing = [k for k in ARRAY_KEYS if f"{k}.npy" not in names]
-        if missing:
-            raise self._corrupt_arrays(path, f"lacks {missing}")
-        return True
-
-    @staticmethod
-    def _corrupt_arrays(path: Path, reason: object) -> Exception:
-        from bench.core.files import corrupt
-
-        return corrupt("per-face arrays", path, reason,
-                       "delete it and its record (or run with --force to make both again)")
-
+            record = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise CorruptRecordError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        except RecursionError as exc:
+            raise CorruptRecordError(path, "not a record (JSON nested too deeply)") from exc
+        except ValueError as exc:  # JSONDecodeError, and an integer too long to convert
+            raise CorruptRecordError(path, f"not valid JSON ({str(exc)[:200]})") from exc
         try:
-            RunSpec.from_dict(record["spec"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptRecordError(path, f"bad spec: {exc}") from exc
+            problem = check_record(record)
+        except RecursionError as exc:
+            raise CorruptRecordError(path, "not a record (nested too deeply)") from exc
+        if problem:
+            raise CorruptRecordError(path, problem)
         return record
 
     def records(self) -> Iterator[dict[str, Any]]:
