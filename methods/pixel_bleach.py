@@ -291,7 +291,7 @@ class PixelBleach(Method):
         "use_rem", "use_reg", "phi_tar", "reg_mode", "balance_ratio", "clamp", "select_metric",
         "base_channels", "zero_init", "seed", "variant", "feature_space", "feature_scale",
         "direction_bias", "generator_norm", "condition_on_direction", "input_space",
-        "frozen_cache_mb",
+        "frozen_cache_mb", "select_untrained",
     )  # fmt: skip
     #: keys that change how fast a fit runs, never what it computes: not in ``params()``
     runtime_keys: ClassVar[tuple[str, ...]] = ("frozen_cache_mb",)
@@ -346,6 +346,7 @@ class PixelBleach(Method):
         condition_on_direction: bool | None = None,
         input_space: str | None = None,
         frozen_cache_mb: float = 1024.0,
+        select_untrained: bool = False,
         progress: bool = True,
         **unknown: Any,
     ) -> None:
@@ -393,6 +394,7 @@ class PixelBleach(Method):
         self.balance_ratio, self.clamp = balance_ratio, clamp
         self.base_channels, self.seed, self.progress = base_channels, seed, progress
         self.zero_init = bool(zero_init)
+        self.select_untrained = bool(select_untrained)
         self.frozen_cache_mb = float(frozen_cache_mb)
         # id(face set) -> (the set, batches, feature, phi, logits of every face): _frozen_rows
         self._frozen: dict[int, tuple[Any, ...]] = {}
@@ -414,8 +416,11 @@ class PixelBleach(Method):
         self._history: list[dict[str, Any]] = []
 
     def params(self) -> dict[str, Any]:
+        # select_untrained is left out at its default (False), so that the fits and run ids made
+        # before the option existed keep their identity
         return {key: getattr(self, key) for key in self.config_keys
-                if key not in self.runtime_keys}
+                if key not in self.runtime_keys
+                and not (key == "select_untrained" and not self.select_untrained)}
 
     # ----------------------------------------------------------------- bleach
     @property
@@ -824,6 +829,13 @@ class PixelBleach(Method):
                     ckpt["best_epoch"],
                 )
                 history, first = ckpt["history"], ckpt["epoch"] + 1
+        if self.select_untrained and first == 0:  # the untrained generator is a candidate
+            self._recalibrate_bn(train_lq, index)
+            val = self._evaluate(val_lq)
+            history.append({"epoch": -1, **val,
+                            **{f"loss_{k}": math.nan for k in ("total", "rem", "reg", "ce")}})
+            best_metric, best_epoch = select_score(val, self.select_metric), -1
+            best_state = {k: v.detach().cpu().clone() for k, v in self.generator.state_dict().items()}
         epochs = tqdm(range(first, self.epochs), desc="pixel_bleach", disable=not self.progress)
         for epoch in epochs:
             self.generator.train()

@@ -1,0 +1,76 @@
+"""Positive controls (bench/run/controls.py) on a toy detector: each remedy undoes the degradation
+it is built to undo; and Pixel Bleach's ``select_untrained`` (the untrained state is a candidate)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from _toy import TwoConvDetector, checkerboard_faces, train_toy
+
+import bleachbench.methods.pixel_bleach  # noqa: F401  (registers the methods)
+from bench.core.registry import METHODS, build
+from bench.run.controls import (
+    CONTROLS,
+    MIN_DROP,
+    add_pattern,
+    affine_shift,
+    markdown,
+    run_controls,
+    search_plant,
+)
+from bleachbench.methods.pixel_bleach import PixelBleach
+
+# a small generator and a higher lr: the toy offset set is a few dozen faces, a step or two per epoch
+OPTIONS = {"pixel_bleach": {"epochs": 4, "batch_size": 16, "base_channels": 16, "lr": 1e-3,
+                            "progress": False}}
+
+
+@pytest.fixture(scope="module")
+def toy() -> tuple[TwoConvDetector, dict]:
+    torch.manual_seed(0)
+    det = train_toy(TwoConvDetector(), checkerboard_faces(256, 0, 0.04), epochs=4)
+    for p in det.parameters():
+        p.requires_grad_(False)
+    clean = {"train": checkerboard_faces(160, 1, 0.04), "val": checkerboard_faces(64, 2, 0.04),
+             "test": checkerboard_faces(128, 3, 0.04)}
+    return det, clean
+
+
+def make(name: str, options: dict) -> object:
+    return build(METHODS, {"type": name, **OPTIONS.get(name, {}), **options})
+
+
+def test_plants_are_clipped_uint8_and_shift_the_scores(toy) -> None:
+    det, clean = toy
+    faces = clean["val"]
+    assert add_pattern(faces, np.full((32, 32, 3), 300)).images.max() == 255
+    assert affine_shift(faces, 1.0, -300).images.max() == 0
+    plant = search_plant("pattern", det, faces, torch.device("cpu"))
+    assert plant.meets_target and plant.val_drop >= MIN_DROP and plant.val_auc_move <= 0.015
+
+
+def test_controls_pass_for_pixel_bleach_threshold_and_bn_adapt(toy, tmp_path) -> None:
+    det, clean = toy
+    picked = [c for c in CONTROLS if c.method in ("pixel_bleach", "threshold", "bn_adapt")]
+    assert len(picked) == 4  # both bleach readings
+    rows = run_controls(picked, make, det, clean, torch.device("cpu"), tmp_path)
+    table = markdown(rows)
+    for row in rows:
+        assert row["plant_meets_target"], row
+        assert row["pass"], table
+    assert table.count("| yes |") == 4
+
+
+def test_select_untrained_keeps_no_bleach_when_nothing_is_wrong(toy, tmp_path) -> None:
+    """Clean faces (nothing to undo): the untrained state (epoch -1, bleach 0) is a candidate and
+    wins ties; at the default (False) the option is left out of params() (old run ids kept)."""
+    det, clean = toy
+    assert "select_untrained" not in PixelBleach().params()
+    assert PixelBleach(select_untrained=True).params()["select_untrained"] is True
+    method = PixelBleach(select_untrained=True, **OPTIONS["pixel_bleach"])
+    facts = method.fit(det, clean["train"], clean["val"], tmp_path, torch.device("cpu"))
+    assert facts["history"][0]["epoch"] == -1
+    assert facts["best_epoch"] == -1
+    x = clean["test"].tensors(slice(0, 16))[0]
+    assert torch.equal(method.bleaches(x), torch.zeros_like(x))
