@@ -206,3 +206,34 @@ def test_parse_seeds(text):
     assert seeds and all(isinstance(s, int) and 0 <= s < 2**32 for s in seeds)
     assert len(set(seeds)) == len(seeds)
     assert all(t.strip() for t in text.split(","))  # no empty item accepted
+
+
+# ------------------------------------------------------------------------- per-face arrays
+@FUZZ
+@given(start=st.integers(0, 4000), length=st.integers(1, 400), flip=st.integers(1, 255),
+       truncate=st.booleans())
+def test_corrupt_arrays_are_named(tmp_path, start, length, flip, truncate):
+    """A damaged ``.npz`` beside a record: its arrays, or one line naming the file."""
+    import numpy as np
+
+    from bench.core.files import CorruptFileError
+
+    store = ResultsStore(tmp_path)
+    spec = RunSpec.from_dict(SPEC)
+    rng = np.random.default_rng(0)
+    store.write(spec, GOOD["metrics"], arrays={"prob": rng.random(500), "label": rng.integers(0, 2, 500),
+                                               "video": np.array([f"v{i % 7}" for i in range(500)])})
+    path = store.arrays_path(spec)
+    data = bytearray(path.read_bytes())
+    if truncate:
+        data = data[:start % len(data)]
+    else:
+        for i in range(start, min(start + length, len(data))):
+            data[i] ^= flip
+    path.write_bytes(bytes(data))
+    try:
+        arrays = store.arrays(spec)
+    except CorruptFileError as exc:
+        assert str(path) in str(exc) and "\n" not in str(exc)
+        return
+    assert len(arrays["prob"]) == len(arrays["label"])

@@ -27,6 +27,7 @@ import platform
 import subprocess
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -323,8 +324,8 @@ class ResultsStore:
         try:
             with np.load(path, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
-        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
-            raise self._corrupt_arrays(path, exc) from exc
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+            raise self._corrupt_arrays(path, exc) from exc  # zlib.error: a damaged deflate stream
 
     def set_aside(self, spec: RunSpec, tag: str) -> Path:
         """Move a run's record (and arrays) to ``runs/stale/<run_id>.<tag>.json``, out of the
