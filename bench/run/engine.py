@@ -571,13 +571,13 @@ class Engine:
         """Run ``specs`` (skipping those with a record unless ``force``); a record that does
         not parse is never overwritten, not even with ``force``."""
         specs = list(dict.fromkeys(specs))
-        self._run_started = time.time()
         self.check(specs)
+        self._run_started = time.time()
         todo = []
         for spec in specs:
+            record = self.store.read(spec)  # raises on a corrupt record, even with force
             if record is not None:
                 self._check_arrays(spec, force)
-            record = self.store.read(spec)  # raises on a corrupt record, even with force
             if record is not None and not force:
                 old = data_fingerprint(record)
                 new = self.fingerprint(spec.dataset)
@@ -619,6 +619,7 @@ class Engine:
                 else:
                     self.summary.ran.append(spec.run_id)
         self.summary.stages = dict(self.clock.seconds)
+        return self.summary
 
     def _check_arrays(self, spec: RunSpec, force: bool) -> None:
         """A run's corrupt ``.npz`` stops the run naming it; ``force`` replaces it, saying so."""
@@ -702,4 +703,3 @@ class Engine:
                          f"face caches {human(est['faces'])}, checkpoints "
                          f"{human(est['checkpoints'])}, records {human(est['records'])}")
         return est["total"]
-        return self.summary
