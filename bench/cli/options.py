@@ -81,6 +81,9 @@ RESULTS_HELP = ("work folder: runs/, tables/, cache/, checkpoints/ (default: $BL
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default="quick", choices=sorted(PROFILES),
                    help="sizes and schedules (default: quick, the embedded synthetic dataset on CPU)")
+    p.add_argument("--config", type=Path, default=None, metavar="FILE",
+                   help="a configuration file (mmengine Config, may inherit a profile with "
+                        "_base_; see `config show`); replaces --profile")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument("--results", default=default_results(), type=Path, help=RESULTS_HELP)
     p.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE",
@@ -224,7 +227,8 @@ def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
     method_params, overrides = parse_cfg_options(getattr(args, "cfg_options", None))
     root = getattr(args, "root", None)
     profile = get_profile(args.profile, overrides, dataset=args.dataset,
-                          root=str(root) if root is not None else None)
+                          root=str(root) if root is not None else None,
+                          config=getattr(args, "config", None))
     running = getattr(args, "command", None) in RUNNING
     if running:
         from bench.core.config import check_components
@@ -244,7 +248,7 @@ def context(args: argparse.Namespace) -> tuple[GridContext, dict[str, Any]]:
     fit_seeds = (parse_seeds(args.fit_seeds, "--fit-seeds")
                  if getattr(args, "fit_seeds", None) is not None else profile_fit_seeds(profile))
     ctx = GridContext(
-        dataset=dataset, profile=args.profile, seed=seeds[0], seeds=seeds if len(seeds) > 1 else (),
+        dataset=dataset, profile=profile["name"], seed=seeds[0], seeds=seeds if len(seeds) > 1 else (),
         detectors=names(args.detector, default_detectors(), "detector"),
         manipulations=chosen,
         fit_seeds=fit_seeds if fit_seeds != (0,) else (),
