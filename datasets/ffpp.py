@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ from bench.core.dataset import (
     Video,
     check_split,
 )
+from bench.core.errors import UserError
 from bench.core.registry import COMPRESSIONS, DATASETS, build
 from bleachbench.datasets.face_detect import FaceBoxer, RawDetector
 from bleachbench.datasets.video_io import count_frames, read_video, sample_indices
@@ -54,27 +56,66 @@ class CompressionUnavailableError(LookupError):
     """A compression that is neither stored nor makeable from a stored base (a setup error, not a skip)."""
 
 
+class SplitFileError(UserError, ValueError):
+    """A FaceForensics++ split file that cannot be used (the message names it and the entries)."""
+
+
+# an FF++ video id: digits, letters, "_" or "-" (no path separators, no "..", not empty)
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def _read_split(path: Path) -> list[tuple[str, str]]:
+    """One split file's pairs, or a :class:`SplitFileError` naming the file and what is wrong."""
+    try:
+        pairs = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SplitFileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise SplitFileError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(pairs, list) or not all(
+        isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(v, str) for v in p)
+        for p in pairs
+    ):
+        raise SplitFileError(f'{path}: expected a list of id pairs like [["071", "054"], ...]')
+    if not pairs:
+        raise SplitFileError(f"{path}: the split is empty")
+    bad = sorted({v for p in pairs for v in p if not _ID.fullmatch(v)})
+    if bad:
+        raise SplitFileError(f"{path}: ids must be letters, digits, '_' or '-' (no paths), "
+                             f"got {', '.join(map(repr, bad[:5]))}")
+    same = [p for p in pairs if p[0] == p[1]]
+    if same:
+        raise SplitFileError(f"{path}: a pair of an id with itself: {list(same[0])}")
+    seen: dict[frozenset[str], int] = {}
+    for p in pairs:
+        key = frozenset(p)
+        if key in seen:
+            raise SplitFileError(f"{path}: the pair {list(p)} is listed twice")
+        seen[key] = 1
+    return [(a, b) for a, b in pairs]
+
+
 def load_ffpp_splits(splits_dir: str | Path) -> dict[str, list[tuple[str, str]]]:
-    """The official ``train/val/test.json`` pair lists, checked: ``{split: [(a, b), ...]}``."""
+    """The official ``train/val/test.json`` pair lists, checked: ``{split: [(a, b), ...]}``.
+
+    Refused with a :class:`SplitFileError` naming the file and the entries: undecodable or
+    malformed files, empty splits, empty or path-like ids, duplicate pairs, and an id in two
+    splits (train/test leakage)."""
     splits_dir = Path(splits_dir)
     missing = [
         str(splits_dir / f"{s}.json") for s in SPLITS if not (splits_dir / f"{s}.json").is_file()
     ]
     if missing:
         raise FileNotFoundError("FaceForensics++ split files not found: " + ", ".join(missing))
-    out: dict[str, list[tuple[str, str]]] = {}
-    for split in SPLITS:
-        path = splits_dir / f"{split}.json"
-        try:
-            pairs = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from exc
-        if not isinstance(pairs, list) or not all(
-            isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(v, str) for v in p)
-            for p in pairs
-        ):
-            raise ValueError(f'{path}: expected a list of id pairs like [["071", "054"], ...]')
-        out[split] = [(a, b) for a, b in pairs]
+    out = {split: _read_split(splits_dir / f"{split}.json") for split in SPLITS}
+    ids = {split: {v for p in pairs for v in p} for split, pairs in out.items()}
+    for i, one in enumerate(SPLITS):
+        for two in SPLITS[i + 1:]:
+            shared = sorted(ids[one] & ids[two])
+            if shared:
+                raise SplitFileError(
+                    f"{splits_dir}: ids in both {one}.json and {two}.json (leakage): "
+                    f"{', '.join(shared[:5])}{' ...' if len(shared) > 5 else ''}")
     return out
 
 

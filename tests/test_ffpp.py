@@ -100,9 +100,9 @@ def test_splits_labels_and_pairing(ffpp_root: Path) -> None:
 
 
 def test_split_file_format_is_checked(tmp_path: Path) -> None:
-    for split in ("train", "val", "test"):
-        (tmp_path / f"{split}.json").write_text(json.dumps([["000", "001"]]))
-    assert load_ffpp_splits(tmp_path)["val"] == [("000", "001")]
+    for i, split in enumerate(("train", "val", "test")):
+        (tmp_path / f"{split}.json").write_text(json.dumps([[f"00{2 * i}", f"00{2 * i + 1}"]]))
+    assert load_ffpp_splits(tmp_path)["val"] == [("002", "003")]
     (tmp_path / "val.json").write_text(json.dumps({"000": "001"}))
     with pytest.raises(ValueError, match="val.json"):
         load_ffpp_splits(tmp_path)
