@@ -173,7 +173,7 @@ def _build_lock(final: Path) -> Iterator[None]:
     """Hold ``.<cache>.lock`` beside the cache while it is built, so that two processes
     needing the same cache (``run --jobs N``, several ``--executor`` jobs) build it once: the
     second waits, then opens the first's. An OS file lock: released if the holder dies."""
-    from bench.run.locks import file_lock
+    from bench.core.locks import file_lock
 
     with file_lock(final.parent / f".{final.name}.lock",
                    f"waiting for another process that builds the face cache {final.name} ...", 0.5):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
+from bench.core.locks import detector_lock
 from bench.core.profiles import get_profile
 from bench.core.spec import RunSpec
 from bench.core.store import ResultsStore
@@ -27,7 +28,6 @@ from bench.run.executor import (
     threads_per_job,
     wait,
 )
-from bench.run.locks import detector_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ["--detector", "tiny", "--profile", "smoke", "--manipulation", "FaceSwap", "--quiet"]
@@ -89,7 +89,7 @@ def test_two_processes_one_trains(tmp_path):
     work = tmp_path / "ckpt" / "tiny_c23_all_seed0_48px"
     code = (
         "import sys, time, pathlib\n"
-        "from bench.run.locks import detector_lock\n"
+        "from bench.core.locks import detector_lock\n"
         "work = pathlib.Path(sys.argv[1])\n"
         "with detector_lock(work, poll_s=0.05):\n"
         "    if not (work / 'done.json').exists():\n"
@@ -110,7 +110,7 @@ def test_two_processes_one_trains(tmp_path):
 def test_lock_is_released_when_its_holder_dies(tmp_path):
     work = tmp_path / "w"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom bench.run.locks import detector_lock\n"
+        [sys.executable, "-c", "import sys, time\nfrom bench.core.locks import detector_lock\n"
          "with detector_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)",
          str(work)], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert holder.stdout.readline().strip() == "held"

@@ -199,7 +199,7 @@ def test_a_corrupt_checkpoint_is_named(tmp_path):
 
 
 def test_a_corrupt_lock_file_is_named(tmp_path):
-    from bench.run.locks import detector_lock, run_lock
+    from bench.core.locks import detector_lock, run_lock
 
     (tmp_path / "det.lock").mkdir()  # a folder where the lock file should be
     with pytest.raises(CorruptFileError, match=f"corrupt lock file {tmp_path / 'det.lock'}"):

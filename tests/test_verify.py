@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from bench.cli import main
+from bench.cli.commands.verify import manifest_commands
 from bench.core.metrics import compute_metrics
 from bench.core.store import ResultsStore
-from bench.report.verify import compare, manifest_commands
+from bench.report.verify import compare
 
 
 @pytest.fixture(scope="module")

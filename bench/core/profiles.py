@@ -19,12 +19,8 @@ from typing import Any
 def _config_dir() -> Path:
     """The packaged configuration files: a checkout's top-level ``configs/``, else the installed
     copy (``bleachbench/configs``, pyproject.toml's package data)."""
-    checkout = Path(__file__).resolve().parents[2] / "configs"
-    if checkout.is_dir():
-        return checkout
-    import bleachbench
-
-    return Path(bleachbench.__file__).resolve().parent / "configs"
+    top = Path(__file__).resolve().parents[2]  # a checkout, or site-packages
+    return top / "configs" if (top / "configs").is_dir() else top / "bleachbench" / "configs"
 
 
 CONFIG_DIR = _config_dir()

@@ -321,31 +321,6 @@ def write(c: Comparison, out_dir: Path, stem: str = "verify") -> tuple[Path, Pat
     return md, js
 
 
-def manifest_commands(published: Path) -> list[list[str]]:
-    """The ``python -m bench`` commands of ``published/manifest.json`` that make records, as
-    argument lists (``reproduce a|b`` -> one command per table); commands that only read
-    records (``calibrate``, ``table``) are left out."""
-    import shlex
-
-    from bench.cli.options import RUNNING
-
-    path = Path(published) / "manifest.json"
-    if not path.is_file():
-        raise VerifyInputError(f"--run: {path} does not exist")
-    out: list[list[str]] = []
-    for line in json.loads(path.read_text(encoding="utf-8")).get("commands", []):
-        words = shlex.split(line)
-        if words[:3] == ["python", "-m", "bench"]:
-            words = words[3:]
-        if not words or words[0] not in RUNNING:
-            continue
-        expanded = [[]]
-        for w in words:
-            alts = w.split("|") if "|" in w else [w]
-            expanded = [e + [a] for e in expanded for a in alts]
-        out += expanded
-    return out
-
 
 __all__ = ["CellDiff", "Comparison", "VerdictDiff", "VerifyInputError", "cell_name", "compare",
-           "manifest_commands", "markdown", "write"]
+           "markdown", "write"]

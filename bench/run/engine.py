@@ -36,12 +36,12 @@ from bench.core.files import check_free_space, disk_guard, human, sweep_stale_te
 from bench.core.fit_data import TEST_BATCH_SIZE, build_fit_data, hand_over
 from bench.core.fit_data import flags as fit_flags
 from bench.core.intervals import BootstrapConfig, add_intervals
+from bench.core.locks import detector_lock, run_lock
 from bench.core.method import fake_probability
 from bench.core.metrics import compute_metrics
 from bench.core.registry import DATASETS, DETECTORS, METHODS, build, resolve
 from bench.core.spec import RunSpec, canonical_json
 from bench.core.store import ResultsStore, atomic_write_text, stored_path
-from bench.run.locks import detector_lock, run_lock
 from bench.run.run_config import detector_key, run_config
 
 
@@ -443,7 +443,7 @@ class Engine:
                                                        spec.method_seed)}
 
     def run_one(self, spec: RunSpec) -> Path | None:
-        """Make ``spec``'s record under its run lock (:func:`bench.run.locks.run_lock`); None
+        """Make ``spec``'s record under its run lock (:func:`bench.core.locks.run_lock`); None
         if another process made it meanwhile (this one waited for it and reuses it)."""
         with run_lock(self.results / "locks" / spec.run_id):
             path = self.store.path(spec)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from bench.cli.options import RESULTS_HELP, default_results
+from bench.cli.options import RESULTS_HELP, RUNNING, default_results
 from bench.core.registry import load_plugins
+from bench.report.verify import VerifyInputError
 
 ORDER = 11
 HELP = ("Check an installation: compare the records made here with a published set (cells "
@@ -34,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.report.verify import VerifyInputError, compare, manifest_commands, markdown, write
+    from bench.report.verify import VerifyInputError, compare, markdown, write
 
     load_plugins(args.plugin)
     try:
@@ -59,3 +61,27 @@ def run(args: argparse.Namespace) -> int:
     print(text)
     print(f"written: {md}, {js}")
     return 0 if result.passed else 1
+
+
+def manifest_commands(published: Path) -> list[list[str]]:
+    """The ``python -m bench`` commands of ``published/manifest.json`` that make records, as
+    argument lists (``reproduce a|b`` -> one command per table); commands that only read
+    records (``calibrate``, ``table``) are left out."""
+    import shlex
+
+    path = Path(published) / "manifest.json"
+    if not path.is_file():
+        raise VerifyInputError(f"--run: {path} does not exist")
+    out: list[list[str]] = []
+    for line in json.loads(path.read_text(encoding="utf-8")).get("commands", []):
+        words = shlex.split(line)
+        if words[:3] == ["python", "-m", "bench"]:
+            words = words[3:]
+        if not words or words[0] not in RUNNING:
+            continue
+        expanded = [[]]
+        for w in words:
+            alts = w.split("|") if "|" in w else [w]
+            expanded = [e + [a] for e in expanded for a in alts]
+        out += expanded
+    return out
