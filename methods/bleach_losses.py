@@ -18,8 +18,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from bench.core.faceset import FaceSet
+from bench.core.method import Method
+from bleachbench.methods.bleach_generator import compensate, logit_margin
 
 #: Readings of Eq. 6, ``sqrt(mean((k * I_bl - I_0)^2))`` with ``I_0`` the LQ image.
 #:
@@ -110,3 +115,83 @@ def total_loss(
     if use_reg:
         total = total + alpha * l_reg
     return total
+
+
+class BleachLossTerms(Method):
+    """The scan of LQ train (wrong mask, margins, I, class means, feature RMS) and one batch's
+    losses (a mixin of :class:`methods.pixel_bleach.PixelBleach`)."""
+
+    def _scan(self, faces: FaceSet) -> dict[str, np.ndarray]:
+        """Frozen pass over LQ train: wrong mask, margins and I; sets the class means and feature RMS."""
+        assert self._detector is not None
+        n = len(faces)
+        wrong = np.zeros(n, dtype=bool)
+        margin = np.zeros(n, dtype=np.float32)
+        direction = np.zeros(n, dtype=np.int8)
+        sums = torch.zeros(2, self._detector.feature_dim, dtype=torch.float64)
+        counts = torch.zeros(2, dtype=torch.float64)
+        all_sums, all_counts = sums.clone(), counts.clone()
+        square_sum = 0.0
+        with torch.no_grad():
+            for idx, _, y, phi, _, logits in self._frozen_batches(faces, self.batch_size * 2):
+                pred = logits.argmax(1).cpu()
+                ok = pred == y
+                wrong[idx] = (~ok).numpy()
+                margin[idx] = logit_margin(logits).float().cpu().numpy()
+                direction[idx] = self._direction(logits).cpu().numpy().astype(np.int8)
+                phi = phi.double().cpu()
+                square_sum += float(phi.pow(2).sum())
+                for c in (0, 1):
+                    sel = (y == c) & ok
+                    sums[c] += phi[sel].sum(0)
+                    counts[c] += sel.sum()
+                    all_sums[c] += phi[y == c].sum(0)
+                    all_counts[c] += (y == c).sum()
+        # A class with no correctly classified face falls back to the mean of all its faces.
+        means = torch.where(
+            counts[:, None] > 0,
+            sums / counts.clamp_min(1)[:, None],
+            all_sums / all_counts.clamp_min(1)[:, None],
+        )
+        self._class_means = means.float().to(self._device)
+        rms = math.sqrt(square_sum / max(n * self._detector.feature_dim, 1))
+        self._feature_rms = rms if rms > 0 else 1.0
+        return {
+            "train_label": np.asarray(faces.labels).astype(np.int8),
+            "train_wrong": wrong,
+            "train_margin": margin,
+            "train_direction": direction,
+        }
+
+    def _losses(self, x: torch.Tensor, y: torch.Tensor,
+                frozen: tuple[torch.Tensor, ...] | None = None) -> dict[str, torch.Tensor]:
+        assert self._detector is not None
+        bleached, feature, logits, direction = self._bleach(x, frozen)
+        wrong = logits.argmax(1) != y
+        if self.phi_tar == "reflect":
+            phi_tar = feature + compensate(feature, direction, self.m)
+        else:
+            assert self._class_means is not None
+            phi_tar = self._class_means[y]
+        feature_bl, phi_bl = self._feature_pair(bleached)
+        logits_bl = self._detector.classify(phi_bl)
+        if self.input_space == "pixel":
+            reg = regularization_loss(bleached, x, self.k, self.reg_mode)
+        else:
+            norm = self._detector.normalize
+            reg = regularization_loss(norm(bleached), norm(x), self.k, self.reg_mode)
+        parts = {
+            "rem": remedy_loss(self._rem_units(feature_bl), self._rem_units(phi_tar), wrong, self.tau),
+            "reg": reg,
+            "ce": ce_loss(logits_bl, y),
+        }
+        parts["total"] = total_loss(
+            parts["rem"],
+            parts["reg"],
+            parts["ce"],
+            self.alpha,
+            self.gamma,
+            self.use_rem,
+            self.use_reg,
+        )
+        return parts
