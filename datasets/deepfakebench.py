@@ -18,7 +18,8 @@ same rule is applied to every frame. Compressions: a key of the JSON
 (``c23``, ``c40``, ``raw``) is read as stored; any other is the
 ``COMPRESSIONS`` simulator applied to the stacked crops of the first stored
 base in ``base_compressions`` (an approximation: the crops, not the whole
-frames, are compressed).
+frames, are compressed). Faces (``whole`` by default) are found once per video on
+its best stored quality and reused for every compression.
 """
 
 from __future__ import annotations
@@ -87,6 +88,22 @@ class DFBClip:
         paths = self.frames[stored]
         idx = sample_indices(len(paths), frames_per_video, skip_first)
         return self._read([paths[i] for i in idx]), idx
+
+    @property
+    def best_stored(self) -> str:
+        """The best stored quality (``raw``, else ``c23``, else ``c40``, else the first key)."""
+        return next((c for c in ("raw", "c23", "c40") if c in self.frames), next(iter(self.frames)))
+
+    def base_key(self) -> str:
+        """What the faces found by :meth:`base_frames` depend on (the face cache's box memo)."""
+        paths = self.frames[self.best_stored]
+        return f"dfb:{self.best_stored}:{paths[0]}:{len(paths)}"
+
+    def base_frames(self, indices: np.ndarray) -> tuple[np.ndarray, str]:
+        """Frames ``indices`` at the best stored quality: faces are found there once and the
+        same boxes crop every compression of the video."""
+        paths = self.frames[self.best_stored]
+        return self._read([paths[min(int(i), len(paths) - 1)] for i in indices]), self.best_stored
 
 
 @DATASETS.register_module(name="deepfakebench")
@@ -177,12 +194,19 @@ class DeepfakeBenchSource(ClipSource):
                     out.append(Video(name, m, 0 if m == REAL else 1, clip, self.boxer))
         return out
 
+    def resolved_config(self) -> dict[str, Any]:
+        """Everything this source was built with, defaults included (for records and manifests)."""
+        return {"type": self.name, "root": str(self.root), "json_path": str(self.json_path),
+                "dataset": self.dataset, "base_compressions": list(self.base_compressions),
+                "face_detector": self.boxer.spec, "face_scale": self.boxer.scale}
+
     def fingerprint(self) -> str:
         """Hash of the dataset JSON, the path rule and the settings."""
         h = hashlib.sha1(self.json_path.read_bytes())
         h.update(
             json.dumps(
-                [self.dataset, self._strip, self.base_compressions, self.boxer.describe()]
+                [self.dataset, self._strip, self.base_compressions, self.boxer.describe(),
+                 "faces-once-v2"]
             ).encode()
         )
         return h.hexdigest()[:16]

@@ -24,6 +24,14 @@ found on those; otherwise the whole clip is loaded, ``Video.face_boxes`` runs
 on the whole clip, and both are sampled. Crops are resized with
 ``cv2.INTER_AREA``.
 
+Faces of a source whose loaders offer ``base_frames`` (FF++, folder, DeepfakeBench) are
+found once per video on its best stored quality and the same boxes crop every
+compression (:func:`base_boxes`, memoised under ``<cache_root>/<source>/boxes/``), so
+every compression holds the same videos and frames; the manifest's ``faces_found_at``
+counts the videos per quality the faces were found at, ``dataset`` is the source's full
+configuration and ``compression_provenance`` says, per category, whether the compression
+was stored or simulated and from which base.
+
 A video that is missing, truncated or corrupt, or where no face is found, is
 skipped with a :class:`SkippedVideoWarning` and counted by reason in
 ``manifest["skipped"]`` (also ``CachedFaceSet.skipped``); no other sample
@@ -164,7 +172,8 @@ def load_faces(
     if not (final / "manifest.json").is_file():
         with _build_lock(final):  # a concurrent process building the same cache: wait for it
             if not (final / "manifest.json").is_file():
-                _build(final, params, videos, workers, progress)
+                _build(final, params, videos, workers, progress,
+                       describe_source(source, compression))
     return open_cache(final)
 
 
@@ -252,37 +261,86 @@ class _Result:
     frame_index: np.ndarray | None
     reason: str | None = None  # why the video was skipped
     message: str = ""
+    base: str | None = None  # the stored quality its faces were found at (None: at this one)
+
+
+def base_boxes(
+    video: Video, indices: np.ndarray, boxes_dir: Path | None = None
+) -> tuple[list[Any], str]:
+    """The face boxes of frames ``indices`` found on the video's best stored quality
+    (``video.load.base_frames``), and that quality's name: the same boxes for every
+    compression. Memoised on disk under ``boxes_dir`` (one small JSON per video and frame
+    set) when the loader has a ``base_key()`` and the face finder a ``describe()``, so that
+    the face detector runs once per video, whatever the number of compressions."""
+    loader = video.load
+    memo = None
+    describe = getattr(video.face_boxes, "describe", None)
+    if boxes_dir is not None and hasattr(loader, "base_key") and callable(describe):
+        import hashlib
+
+        key = json.dumps([loader.base_key(), describe(), np.asarray(indices).tolist()])
+        memo = Path(boxes_dir) / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.json"
+        if memo.is_file():
+            try:
+                saved = json.loads(memo.read_text(encoding="utf-8"))
+                return [None if b is None else tuple(b) for b in saved["boxes"]], saved["base"]
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # a damaged memo: find the faces again
+    frames, base = loader.base_frames(indices)
+    boxes = list(video.face_boxes(frames))
+    if memo is not None:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_name(f".{memo.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}")
+        tmp.write_text(json.dumps({"base": base, "video": f"{video.manipulation}/{video.video_id}",
+                                   "boxes": [None if b is None else [int(v) for v in b]
+                                             for b in boxes]}))
+        os.replace(tmp, memo)
+    return boxes, base
 
 
 def process_video(
-    video: Video, compression: str, size: int, frames_per_video: int, skip_first: bool
+    video: Video, compression: str, size: int, frames_per_video: int, skip_first: bool,
+    boxes_dir: Path | None = None,
 ) -> _Result:
     """Sample, compress, detect and crop one video (runs in a worker).
 
-    With a ``load_frames`` fast path, faces are found on the sampled frames
-    only; otherwise ``face_boxes`` sees the whole clip (a source may know its
-    boxes per clip position, and tracking then spans every frame).
+    A loader with ``base_frames(indices)`` (FF++, folder, DeepfakeBench sources) has its
+    faces found once, on its best stored quality, and the same boxes crop every
+    compression (:func:`base_boxes`). Otherwise, with a ``load_frames`` fast path, faces
+    are found on the sampled frames only; else ``face_boxes`` sees the whole clip (a source
+    may know its boxes per clip position, and tracking then spans every frame).
     """
+    base = None
     try:
         loader = video.load
         if hasattr(loader, "load_frames"):
             frames, idx = loader.load_frames(compression, frames_per_video, skip_first)
-            boxes = video.face_boxes(frames)
+            if hasattr(loader, "base_frames"):
+                boxes, base = base_boxes(video, np.asarray(idx), boxes_dir)
+            else:
+                boxes = video.face_boxes(frames)
         else:
             clip = loader(compression)
             idx = sample_indices(len(clip), frames_per_video, skip_first)
             frames = clip[idx]
-            all_boxes = video.face_boxes(clip)
-            boxes = [all_boxes[i] for i in idx]
+            if hasattr(loader, "base_frames"):
+                boxes, base = base_boxes(video, np.asarray(idx), boxes_dir)
+            else:
+                all_boxes = video.face_boxes(clip)
+                boxes = [all_boxes[i] for i in idx]
     except FileNotFoundError as exc:
         return _Result(None, None, "missing_file", str(exc))
     except VideoReadError as exc:
         return _Result(None, None, "truncated" if "truncated" in str(exc) else "corrupt", str(exc))
     keep = [i for i, b in enumerate(boxes) if b is not None]
     if not keep:
-        return _Result(None, None, "no_face", f"no face in {len(frames)} sampled frames")
+        where = "" if base is None else (
+            f" at {base} (faces are found once per video, at its best stored quality: "
+            "it is left out of every compression)")
+        return _Result(None, None, "no_face", f"no face in {len(frames)} sampled frames{where}",
+                       base=base)
     crops = np.stack([crop_face(frames[i], boxes[i], size) for i in keep])  # type: ignore[arg-type]
-    return _Result(crops, np.asarray(idx)[keep].astype(np.int64))
+    return _Result(crops, np.asarray(idx)[keep].astype(np.int64), base=base)
 
 
 _JOBS: tuple[list[Video], tuple[Any, ...]] | None = None  # inherited by forked workers
@@ -327,9 +385,25 @@ def _results(videos: list[Video], args: tuple[Any, ...], workers: int) -> Iterat
         _JOBS = None
 
 
+def describe_source(source: ClipSource, compression: str) -> dict[str, Any]:
+    """What a manifest says of the source: its full configuration with defaults
+    (``resolved_config()``, else ``config()``) and, per category, whether ``compression`` was
+    stored or simulated and from which base (``provenance(compression)``)."""
+    out: dict[str, Any] = {}
+    for attr in ("resolved_config", "config"):
+        if callable(getattr(source, attr, None)):
+            out["dataset"] = json.loads(json.dumps(getattr(source, attr)(), default=str))
+            break
+    if callable(getattr(source, "provenance", None)):
+        out["compression_provenance"] = source.provenance(compression)
+    return out
+
+
 def _build(
-    final: Path, params: dict[str, Any], videos: list[Video], workers: int | None, progress: bool
+    final: Path, params: dict[str, Any], videos: list[Video], workers: int | None, progress: bool,
+    source_description: dict[str, Any] | None = None,
 ) -> None:
+    source_description = source_description or {}
     start = time.time()
     size, fpv = params["size"], params["frames_per_video"]
     _remove_stale_temps(final)
@@ -350,7 +424,8 @@ def _build(
         frame_index: list[np.ndarray] = []
         skipped: Counter[str] = Counter()
         skipped_videos: list[dict[str, str]] = []
-        args = (params["compression"], size, fpv, params["skip_first"])
+        args = (params["compression"], size, fpv, params["skip_first"], final.parent / "boxes")
+        found_at: Counter[str] = Counter()
         bar = tqdm(
             total=len(videos),
             desc=f"faces {params['manipulation']}/{params['compression']}/{params['split']}",
@@ -358,6 +433,8 @@ def _build(
         )
         for video, res in zip(videos, _results(videos, args, workers or os.cpu_count() or 1)):
             bar.update(1)
+            if res.base is not None:
+                found_at[res.base] += 1
             if res.reason is not None or res.crops is None:
                 skipped[res.reason or "unknown"] += 1
                 skipped_videos.append(
@@ -409,6 +486,9 @@ def _build(
             },
             "skipped": dict(sorted(skipped.items())),
             "skipped_videos": skipped_videos,
+            # where the faces were found ({quality: videos}); {} = on these frames themselves
+            "faces_found_at": dict(sorted(found_at.items())),
+            **source_description,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         try:

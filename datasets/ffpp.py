@@ -21,7 +21,14 @@ result is compressed twice (c23, then the simulator): that is the documented
 fallback when raw is not downloaded. ``raw`` itself is never simulated.
 
 Faces: :class:`~datasets.face_detect.FaceBoxer` (``face_detector="haar"``,
-FF++'s 1.3x box, largest face, tracked over misses).
+FF++'s 1.3x box, largest face, tracked over misses), run **once per video on its
+best stored quality** (``raw``, else ``c23``, else ``c40``: :meth:`FFPPClip.base_frames`)
+and reused for every compression of that video, stored or simulated, as
+FaceForensics++ and DeepfakeBench crop every compression with the same boxes. A
+video whose face is not found there is left out of every compression alike. The
+face cache's ``manifest.json`` says per category whether a compression was stored or
+simulated and from which base (:meth:`FaceForensics.provenance`), and the source's
+full configuration with defaults (:meth:`FaceForensics.resolved_config`).
 """
 
 from __future__ import annotations
@@ -147,6 +154,24 @@ class FFPPClip:
     def path(self, compression: str) -> Path:
         return self.folder / compression / "videos" / f"{self.name}.mp4"
 
+    @property
+    def best_stored(self) -> str:
+        """The best stored quality (``raw``, else ``c23``, else ``c40``): faces are found there."""
+        return next(c for c in STORED_COMPRESSIONS if c in self.stored)
+
+    def base_key(self) -> str:
+        """What the faces found by :meth:`base_frames` depend on (the face cache's box memo)."""
+        path = self.path(self.best_stored)
+        return f"ffpp:{path}:{path.stat().st_size}"
+
+    def base_frames(self, indices: np.ndarray) -> tuple[np.ndarray, str]:
+        """Frames ``indices`` at the best stored quality (faces are found on these for every
+        compression), and that quality's name."""
+        path = self.path(self.best_stored)
+        n = count_frames(path)
+        idx = np.minimum(np.asarray(indices, dtype=np.int64), max(n - 1, 0))
+        return read_video(path, idx), self.best_stored
+
     def __call__(self, compression: str) -> np.ndarray:
         path, simulator = self.resolve(compression)
         frames = read_video(path)
@@ -210,7 +235,41 @@ class FaceForensics(ClipSource):
                 + "\n  ".join(missing)
             )
         self.splits = load_ffpp_splits(self.splits_dir)
+        self.real_subset, self.face_scale = real_subset, float(face_scale)
         self._fingerprint: str | None = None
+
+    def resolved_config(self) -> dict[str, Any]:
+        """Everything this source was built with, defaults included (for records and manifests)."""
+        return {
+            "type": self.name, "root": str(self.root), "splits_dir": str(self.splits_dir),
+            "manipulations": list(self.manipulations), "face_detector": self.boxer.spec,
+            "face_scale": self.face_scale, "base_compressions": list(self.base_compressions),
+            "real_subset": self.real_subset,
+            "stored": {k: list(v) for k, v in self.stored.items()},
+            "faces_found_at": {k: next(c for c in STORED_COMPRESSIONS if c in v)
+                               for k, v in self.stored.items()},
+        }
+
+    def provenance(self, compression: str) -> dict[str, dict[str, Any]]:
+        """Per category (``real`` and each manipulation): whether ``compression`` is read as
+        stored or simulated, from which base, and where the faces are found."""
+        out: dict[str, dict[str, Any]] = {}
+        for k, folder in self.folders.items():
+            clip = FFPPClip("", folder, self.stored[k], self.base_compressions)
+            entry: dict[str, Any] = {"faces_found_at": clip.best_stored}
+            try:
+                path, simulator = clip.resolve(compression)
+            except CompressionUnavailableError as exc:
+                entry.update(stored=False, unavailable=str(exc))
+            else:
+                base = path.parts[-3]
+                entry.update(stored=simulator is None, base=base,
+                             **({"simulator": simulator,
+                                 "note": f"simulated from the stored {base} copies"
+                                         + (" (compressed twice)" if base != "raw" else "")}
+                                if simulator else {}))
+            out[k] = entry
+        return out
 
     def _video(self, category: str, name: str) -> Video:
         clip = FFPPClip(name, self.folders[category], self.stored[category], self.base_compressions)
@@ -231,7 +290,7 @@ class FaceForensics(ClipSource):
     def fingerprint(self) -> str:
         """Hash of the video files (relative paths and sizes), the splits and the face settings."""
         if self._fingerprint is None:
-            h = hashlib.sha1(b"ffpp-v1")
+            h = hashlib.sha1(b"ffpp-v2")  # v2: faces found once, at the best stored quality
             h.update(
                 json.dumps([self.splits, self.base_compressions, self.boxer.describe()]).encode()
             )

@@ -19,6 +19,8 @@ unlike FF++'s pair splits this does not keep an identity in one split.
 
 Compressions: ``raw`` is the file as stored (it may already be compressed);
 any other name applies that ``COMPRESSIONS`` simulator to the decoded clip.
+Faces are found once per file, on the file as stored, and the same boxes crop every
+compression of it (a file whose face is not found is left out of every compression).
 """
 
 from __future__ import annotations
@@ -72,6 +74,19 @@ class FolderClip:
         idx = sample_indices(count_frames(self.path), frames_per_video, skip_first)
         return read_video(self.path, idx), idx
 
+    def base_key(self) -> str:
+        """What the faces found by :meth:`base_frames` depend on (the face cache's box memo)."""
+        return f"folder:{self.path}:{self.path.stat().st_size}"
+
+    def base_frames(self, indices: np.ndarray) -> tuple[np.ndarray, str]:
+        """Frames ``indices`` of the file as stored: faces are found there once and reused for
+        every simulated compression of it."""
+        if self.is_image:
+            return read_clip(self.path), "raw"
+        n = count_frames(self.path)
+        idx = np.minimum(np.asarray(indices, dtype=np.int64), max(n - 1, 0))
+        return read_video(self.path, idx), "raw"
+
 
 @dataclass(frozen=True)
 class _Entry:
@@ -100,6 +115,7 @@ class FolderSource(ClipSource):
                 f"ratios must be three non-negative numbers summing to 1, got {ratios!r}"
             )
         self.ratios = tuple(float(r) for r in ratios)
+        self.face_scale = float(face_scale)
         self.boxer = FaceBoxer(face_detector, scale=face_scale)
         self.split_folders = any((self.root / s).is_dir() for s in SPLITS)
         self.entries = self._scan()
@@ -163,10 +179,24 @@ class FolderSource(ClipSource):
             if e.split == split and e.manipulation in (REAL, manipulation)
         ]
 
+    def resolved_config(self) -> dict[str, Any]:
+        """Everything this source was built with, defaults included (for records and manifests)."""
+        return {"type": self.name, "root": str(self.root), "ratios": list(self.ratios),
+                "face_detector": self.boxer.spec, "face_scale": self.face_scale,
+                "split_by": "folders" if self.split_folders else "hash"}
+
+    def provenance(self, compression: str) -> dict[str, dict[str, Any]]:
+        """``raw`` is each file as stored; any other compression is simulated from it."""
+        entry: dict[str, Any] = {"faces_found_at": "raw", "stored": compression == "raw",
+                                 "base": "raw"}
+        if compression != "raw":
+            entry.update(simulator=compression, note="simulated from the files as stored")
+        return {k: dict(entry) for k in (REAL, *self.manipulations)}
+
     def fingerprint(self) -> str:
         """Hash of the files (relative paths, sizes, splits) and the face settings."""
         if self._fingerprint is None:
-            h = hashlib.sha1(b"folder-v1")
+            h = hashlib.sha1(b"folder-v2")  # v2: faces found once, on the file as stored
             h.update(json.dumps([self.ratios, self.boxer.describe()]).encode())
             for e in self.entries:
                 rel = e.path.relative_to(self.root).as_posix()
