@@ -43,11 +43,12 @@ def test_table_latex_from_records_alone(tmp_path, capsys):
     assert code == 0
     tex = (tmp_path / "tables" / "main.tex").read_text()
     assert "\\toprule" in tex and "77.50" in tex and "88.25" in tex
-    assert "13 missing" in capsys.readouterr().out  # quick's fit_seeds: 4 none + 4 x 3 bleach fits
+    out = capsys.readouterr().out  # the grid the records cover: FaceSwap, one fit (fit seed 0)
+    assert "3 of 4 runs present, 1 missing" in out and "one fit per cell" in out
     assert main(["table", "main", "--results", str(tmp_path), "--detector", "xception",
-                 "--fit-seeds", "0"]) == 0  # one fit: the grid of the records written
-    out = capsys.readouterr().out
-    assert "5 missing" in out and "one fit per cell" in out
+                 "--manipulation", "FaceSwap,Face2Face,Deepfakes,NeuralTextures",
+                 "--fit-seeds", "0,1,2"]) == 0  # 4 none + 4 x 3 fits
+    assert "13 missing" in capsys.readouterr().out
     assert main(["table", "main", "--results", str(tmp_path), "--fit-seeds", "0,x"]) != 0
 
 

@@ -825,3 +825,78 @@ def table_names() -> list[str]:
 
 __all__ = ["Cell", "GridContext", "RecordSet", "Rendered", "Table", "get_table", "measured", "render",
            "seed_grid", "table_names"]
+
+
+# --------------------------------------------------------------------------- grids from records
+
+
+@dataclass
+class RecordsGrid:
+    """The grid a results folder's records cover (``bench table`` without selecting options):
+    one (dataset, profile, options) group, and the axes its records span."""
+
+    dataset: str
+    profile: str
+    options: str
+    detectors: tuple[str, ...]
+    manipulations: tuple[str, ...]
+    methods: tuple[str, ...]
+    train_compression: str
+    test_compression: str
+    seeds: tuple[int, ...]
+    fit_seeds: tuple[int, ...]
+    method_params: dict[str, dict[str, Any]]
+    n_records: int
+    others: list[tuple[str, str, str, int]]  # groups left out: (dataset, profile, options, runs)
+
+
+def records_grid(specs: Sequence[RunSpec], dataset: str | None = None,
+                 profile: str | None = None, options: str | None = None) -> RecordsGrid | None:
+    """The grid ``specs`` (the records of a results folder) cover, within the (dataset,
+    profile, options) chosen, or else the group holding the most records (None: no record).
+
+    Axes keep the order of first appearance sorted by name; the train compression is the most
+    common one and the test compression the most common other one (Table I's HQ column is the
+    ``none`` run tested on the train compression)."""
+    from collections import Counter
+
+    chosen = [s for s in specs if (dataset is None or s.dataset == dataset)
+              and (profile is None or s.profile == profile)
+              and (options is None or s.options == options)]
+    groups = Counter((s.dataset, s.profile, s.options) for s in chosen)
+    if not groups:
+        return None
+    (ds, prof, opts), n = max(groups.items(), key=lambda kv: (kv[1], kv[0]))
+    mine = [s for s in chosen if (s.dataset, s.profile, s.options) == (ds, prof, opts)]
+    train = Counter(s.train_compression for s in mine).most_common(1)[0][0]
+    tests = Counter(s.test_compression for s in mine if s.test_compression != train)
+    params: dict[str, set[str]] = {}
+    for s in mine:
+        params.setdefault(s.method, set()).add(s.method_params)
+    return RecordsGrid(
+        dataset=ds, profile=prof, options=opts,
+        detectors=_ordered({s.detector for s in mine}, GridContext.detectors),
+        manipulations=_ordered({s.manipulation for s in mine}, GridContext.manipulations),
+        methods=tuple(sorted({s.method for s in mine})),
+        train_compression=train,
+        test_compression=tests.most_common(1)[0][0] if tests else train,
+        seeds=tuple(sorted({s.seed for s in mine})),
+        fit_seeds=tuple(sorted({s.fit_seed for s in mine if s.method != "none"})) or (0,),
+        method_params={m: json.loads(next(iter(p))) for m, p in params.items()
+                       if len(p) == 1 and next(iter(p)) != "{}"},
+        n_records=n,
+        others=[(d, p, o, k) for (d, p, o), k in sorted(groups.items()) if (d, p, o) != (ds, prof, opts)],
+    )
+
+
+def _ordered(names: set[str], usual: Sequence[str]) -> tuple[str, ...]:
+    """``names`` in the paper's order where it has one, then the others by name."""
+    return tuple(sorted(names, key=lambda n: (usual.index(n) if n in usual else len(usual), n)))
+
+
+def measured_runs(text: str) -> int | None:
+    """How many runs a rendered table (markdown or LaTeX) says are present, or None."""
+    import re
+
+    found = re.search(r"(\d+) of (\d+) runs present", text)
+    return None if found is None else int(found.group(1))
