@@ -9,6 +9,12 @@ A face detector maps one RGB frame ``uint8[H,W,3]`` to a list of raw boxes
   DeepfakeBench export or a folder of face crops).
 - ``yunet``: OpenCV's ``FaceDetectorYN``; needs ``model_path=`` to a local
   ``face_detection_yunet_*.onnx`` (nothing is downloaded).
+- ``dlib``: dlib's frontal face detector (HOG + linear SVM,
+  ``dlib.get_frontal_face_detector()``), what FaceForensics++'s own extraction
+  used and what DeepfakeBench crops with (before aligning with 81 landmarks).
+  Ships inside dlib, nothing is downloaded; needs the optional extra
+  ``pip install "bleachbench[dlib]"`` (the ``dlib-bin`` wheel). Slower than
+  ``haar`` (see docs/datasets.md), but faces are found once per video.
 
 :class:`FaceBoxer` turns raw detections into the crops the benchmark uses:
 the largest face of each frame, enlarged as FaceForensics++ does
@@ -146,6 +152,41 @@ class YuNetDetector:
         if faces is None:
             return []
         return [(int(x), int(y), int(x + bw), int(y + bh)) for x, y, bw, bh in faces[:, :4]]
+
+
+DLIB_MISSING = ("face detector 'dlib' needs dlib: pip install \"bleachbench[dlib]\" "
+                "(or pip install dlib-bin)")
+
+
+@register_face_detector("dlib")
+class DlibDetector:
+    """dlib's frontal face detector on a frame downscaled to at most ``max_side`` pixels;
+    ``upsample`` is dlib's number of image pyramid upsamplings (FF++ used 1)."""
+
+    def __init__(self, upsample: int = 1, max_side: int = 640) -> None:
+        try:
+            import dlib  # noqa: F401
+        except ImportError:
+            raise ImportError(DLIB_MISSING) from None
+        self.upsample, self.max_side = int(upsample), int(max_side)
+        self._detector: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:  # the dlib object does not pickle: rebuild it
+        return {**self.__dict__, "_detector": None}
+
+    def __call__(self, frame: np.ndarray) -> list[Box]:
+        import dlib
+
+        if self._detector is None:
+            self._detector = dlib.get_frontal_face_detector()
+        h, w = frame.shape[:2]
+        factor = min(1.0, self.max_side / max(h, w))
+        image = frame if factor == 1.0 else cv2.resize(
+            frame, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA)
+        found = self._detector(np.ascontiguousarray(image), self.upsample)
+        return [(int(max(r.left(), 0) / factor), int(max(r.top(), 0) / factor),
+                 int(min(r.right(), image.shape[1]) / factor),
+                 int(min(r.bottom(), image.shape[0]) / factor)) for r in found]
 
 
 def enlarge_box(box: Box, width: int, height: int, scale: float = 1.3) -> Box:
