@@ -33,8 +33,9 @@ BLOCKS = [(doc, name, body) for doc in ("README.md", "docs/extending.md")
           for name, body in plugin_blocks(REPO / doc)]
 
 
-def test_each_compression_example_is_a_complete_file() -> None:
+def test_each_plugin_example_is_a_complete_file() -> None:
     assert {(d, n) for d, n, _ in BLOCKS} >= {("README.md", "my_codec.py"),
+                                              ("README.md", "my_detector.py"),
                                               ("docs/extending.md", "my_codec.py")}
 
 
@@ -47,6 +48,9 @@ def test_docs_plugin_runs_as_written(tmp_path: Path, doc: str, name: str, body: 
     argv = [sys.executable, "-m", "bench", "run", "--plugin", name, "--profile", "smoke",
             "--detector", "tiny", "--manipulation", "FaceSwap", "--method", "none",
             "--results", "results"]
+    detector = re.search(r'DETECTORS\.register_module\(name="(\w+)"\)', body)
+    if detector:  # a detector: run it (at the profile's face size)
+        argv[argv.index("tiny")] = detector.group(1)
     if level:  # a compression family: test on one of its levels
         argv += ["--test-compression", f"{level.group(1)}30"]
     done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True,
