@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from tqdm.auto import tqdm
 from bench.core.detector import Detector
 from bench.core.errors import check_finite
 from bench.core.faceset import FaceSet
+from bench.core.files import atomic_path
 from bench.core.fit_data import FitData
 from bench.core.method import Method
 from bleachbench.methods.bleach_passes import _batches, frozen
@@ -75,26 +75,17 @@ def balanced_offset_indices(
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    """JSON (``.json``) or torch.save, atomically (bench.core.files.atomic_path)."""
+    with atomic_path(path) as tmp:
         if path.suffix == ".json":
             tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
         else:
             torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:  # a full disk or a kill leaves no half-written temp file behind
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _save_atomic_npz(arrays: dict[str, np.ndarray], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    try:
+    with atomic_path(path) as tmp:
         np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class BleachFit(Method):

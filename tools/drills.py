@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.core.files import TEMP_PATTERNS  # noqa: E402 - after the path is set
+
 BASE = ["--detector", "tiny", "--profile", "smoke", "--manipulation", "FaceSwap", "--quiet"]
 RUN = ["run", "--method", "pixel_bleach", *BASE]
 NONE_C40 = ["run", "--method", "none", *BASE, "--test-compression", "c40"]
@@ -198,7 +200,7 @@ def run_drills(tmp: Path) -> list[tuple[str, bool, str]]:
 
     # -- disk -----------------------------------------------------------------------------------
     def no_half_files(r: Path) -> list[str]:
-        bad = [str(p) for p in r.rglob("*.tmp")] + [str(p) for p in r.rglob("*.tmp.npz")]
+        bad = [str(p) for pattern in TEMP_PATTERNS for p in r.rglob(pattern)]
         for p in (r / "runs").glob("*.json"):
             try:
                 json.loads(p.read_text())

@@ -106,10 +106,10 @@ def _now() -> str:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Atomic write (a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    from bench.core.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str))
 
 
 def _error(exc: BaseException) -> dict[str, str]:

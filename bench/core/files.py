@@ -5,6 +5,8 @@
 - :class:`DiskFullError`: not enough disk for a run, before work (:func:`check_free_space`,
   from :func:`estimate_bytes`) or while writing (:func:`disk_guard` turns ``ENOSPC`` and
   torch's ``unexpected pos`` into it), naming the folder and the space needed.
+- :func:`atomic_path`: the one atomic write of the project: a temp path beside the file,
+  renamed onto it on success, removed on failure.
 - :func:`sweep_stale_temps`: temp files (``*.tmp``) of writes that were killed, removed at
   the next run's start.
 """
@@ -12,7 +14,9 @@
 from __future__ import annotations
 
 import errno
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -98,7 +102,30 @@ def disk_guard(folder: Path, needed: int | None = None) -> Iterator[None]:
             "again") from exc
 
 
-TEMP_PATTERNS = ("*.tmp", "*.tmp.npz")
+@contextmanager
+def atomic_path(path: str | Path, fsync: bool = False) -> Iterator[Path]:
+    """A temp path beside ``path`` (``.<name>.<random>.tmp<suffix>``: the suffix kept, so
+    ``np.save``/``np.savez`` add none and ``torch.save`` is happy) to write to; renamed onto
+    ``path`` when the block ends, removed when it raises, so a reader sees the old file or the
+    new one, never half of one. ``fsync``: flush the temp to disk before the rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix,
+                                dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        if fsync:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+TEMP_PATTERNS = ("*.tmp", "*.tmp.*")  # atomic_path's temp names
 
 
 def sweep_stale_temps(root: Path, folders: Iterable[str] = ("runs", "cache", "checkpoints", "work"),
@@ -123,5 +150,5 @@ def sweep_stale_temps(root: Path, folders: Iterable[str] = ("runs", "cache", "ch
     return removed
 
 
-__all__ = ["CorruptFileError", "DiskFullError", "check_free_space", "corrupt", "disk_guard",
+__all__ = ["CorruptFileError", "DiskFullError", "atomic_path", "check_free_space", "corrupt", "disk_guard",
            "existing_parent", "free_bytes", "human", "is_disk_full", "sweep_stale_temps"]

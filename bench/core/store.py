@@ -22,10 +22,8 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import platform
 import subprocess
-import tempfile
 import time
 import zlib
 from collections.abc import Iterator
@@ -35,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.core.files import atomic_path
 from bench.core.spec import RunSpec
 
 RECORD_VERSION = 1
@@ -121,17 +120,8 @@ def git_commit(cwd: Path | None = None) -> str | None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, nothing else."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, fsync=True) as tmp:
+        tmp.write_bytes(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

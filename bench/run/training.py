@@ -88,7 +88,7 @@ from tqdm import tqdm
 from bench.core.detector import Detector
 from bench.core.errors import NonFiniteError
 from bench.core.faceset import FaceSet
-from bench.core.files import corrupt
+from bench.core.files import atomic_path, corrupt
 from bench.core.weights import WeightsMismatchError, load_weights
 
 DONE_FILE = "done.json"
@@ -380,17 +380,11 @@ class HarnessRunner(Runner):
         return checkpoint
 
     def save_checkpoint(self, out_dir: str, filename: str, *args: Any, **kwargs: Any) -> None:
-        """mmengine's save (CheckpointHook's epoch and best checkpoints), made atomic: written to
-        ``.<filename>.tmp`` and renamed into place, so a kill or a full disk never leaves a
+        """mmengine's save (CheckpointHook's epoch and best checkpoints), made atomic
+        (:func:`bench.core.files.atomic_path`), so a kill or a full disk never leaves a
         truncated ``epoch_N.pth`` (a failed write removes its temp file)."""
-        tmp_name = f".{filename}.tmp"
-        tmp, final = Path(out_dir) / tmp_name, Path(out_dir) / filename
-        try:
-            super().save_checkpoint(out_dir, tmp_name, *args, **kwargs)
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with atomic_path(Path(out_dir) / filename) as tmp:
+            super().save_checkpoint(out_dir, tmp.name, *args, **kwargs)
 
 
 def _checkpoint_read_errors() -> tuple[type[BaseException], ...]:
@@ -683,13 +677,8 @@ def _export_best(best_ckpt: str | None, target: Path, result: dict[str, Any]) ->
         raise RuntimeError(f"training finished without a best checkpoint (looked for {best_ckpt!r})")
     state = torch.load(best_ckpt, map_location="cpu", weights_only=False)["state_dict"]
     state = {k.removeprefix("detector."): v for k, v in state.items()}
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
+    with atomic_path(target) as tmp:
         torch.save({"state_dict": state}, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     from bench.core.store import atomic_write_text
 
     # the weights by their name in this folder: a moved or copied results folder reads its own
