@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from bench.core.detector import Detector
+from bench.core.detector import Detector, freeze
 from bench.core.errors import check_finite
 from bench.core.fit_data import FitData
 from bench.core.method import reject_unknown_options
@@ -117,9 +117,7 @@ class AddKD(AdaptedDetectorMethod):
             raise ValueError("add_kd: the bundle holds no paired HQ faces")
         start = time.perf_counter()
         student = self._take(detector, device)
-        teacher = copy.deepcopy(student).eval()
-        for p in teacher.parameters():
-            p.requires_grad_(False)
+        teacher = freeze(copy.deepcopy(student))
         for p in student.parameters():
             p.requires_grad_(True)
         opt = torch.optim.Adam(student.parameters(), lr=self.lr)
@@ -148,8 +146,6 @@ class AddKD(AdaptedDetectorMethod):
             if better(val, best, "acc"):
                 best, best_epoch, best_state = val, epoch, copy.deepcopy(student.state_dict())
         student.load_state_dict(best_state)
-        student.eval()
-        for p in student.parameters():
-            p.requires_grad_(False)
+        freeze(student)
         return {"best_epoch": best_epoch, "best_val_acc": best["acc"], "best_val_auc": best["auc"],
                 "history": history, "seconds": time.perf_counter() - start}

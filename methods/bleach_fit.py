@@ -38,13 +38,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from bench.core.detector import Detector
+from bench.core.detector import Detector, frozen
 from bench.core.errors import check_finite
 from bench.core.faceset import FaceSet
 from bench.core.files import atomic_path
 from bench.core.fit_data import FitData
 from bench.core.method import Method
-from bleachbench.methods.bleach_passes import _batches, frozen
+from bleachbench.methods.bleach_passes import _batches
 
 CHECKPOINT, DONE, LAST, ARRAYS = "generator.pt", "done.json", "last.pt", "arrays.npz"
 

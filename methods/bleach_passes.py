@@ -13,37 +13,22 @@ last bit on a CPU (``tests/test_pixel_bleach.py``); ``0`` always makes it afresh
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from bench.core.faceset import FaceSet
 from bench.core.method import Method
+from bench.core.metrics import acc_auc
 
 #: On a CPU (oneDNN, torch 2.14), a frozen detector gives a face the same result, bit for bit, in
 #: any batch of at least this many faces, and rounds differently in the last bit in smaller
 #: ones (measured on the five detectors at 64 px, 1 thread): :meth:`PixelBleach._frozen_rows`
 #: hands back kept rows only where a fresh pass would equal them.
 EXACT_BATCH = 16
-
-
-@contextlib.contextmanager
-def frozen(detector: nn.Module) -> Iterator[None]:
-    """Eval mode and ``requires_grad=False`` for the block; the flags (not the mode) are restored after."""
-    flags = [p.requires_grad for p in detector.parameters()]
-    detector.eval()
-    for p in detector.parameters():
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in zip(detector.parameters(), flags):
-            p.requires_grad_(flag)
 
 
 def _batches(index: np.ndarray, size: int) -> Iterator[np.ndarray]:
@@ -147,6 +132,5 @@ class BleachPasses(Method):
             abs_sum += float((bleached - x).abs().sum())
             n_px += x.numel()
         p, t = torch.cat(probs).numpy(), torch.cat(labels).numpy()
-        acc = float(((p > 0.5).astype(np.int64) == t).mean())
-        auc = float(roc_auc_score(t, p)) if len(np.unique(t)) == 2 else None
+        acc, auc = acc_auc(t, p)
         return {"acc": acc, "auc": auc, "mean_abs_bleach": abs_sum / max(n_px, 1)}

@@ -11,18 +11,17 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from bench.core.detector import Detector
 from bench.core.faceset import FaceSet
 from bench.core.method import Method
+from bench.core.metrics import acc_auc
 
 BatchNorm = nn.modules.batchnorm._BatchNorm
 
@@ -49,19 +48,6 @@ def trainable_only(model: nn.Module, params: list[nn.Parameter]) -> None:
         p.requires_grad_(id(p) in keep)
 
 
-@contextlib.contextmanager
-def frozen_params(model: nn.Module) -> Iterator[None]:
-    """``requires_grad=False`` on every parameter for the block (flags restored after)."""
-    flags = [p.requires_grad for p in model.parameters()]
-    for p in model.parameters():
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in zip(model.parameters(), flags):
-            p.requires_grad_(flag)
-
-
 def index_batches(n: int, batch_size: int, rng: np.random.Generator | None = None,
                   drop_single: bool = False) -> Iterator[np.ndarray]:
     """Indices ``0..n-1`` in batches (shuffled when ``rng`` is given); a last batch of one dropped on request."""
@@ -85,8 +71,7 @@ def score(predict: Callable[[torch.Tensor], torch.Tensor], faces: FaceSet,
     p, t = torch.cat(probs).numpy(), torch.cat(labels).numpy()
     if (t < 0).any():
         raise ValueError("score: these faces are unlabelled (labels stripped)")
-    acc = float(((p > 0.5).astype(np.int64) == t).mean())
-    auc = float(roc_auc_score(t, p)) if len(np.unique(t)) == 2 else None
+    acc, auc = acc_auc(t, p)
     return {"acc": acc, "auc": auc}
 
 

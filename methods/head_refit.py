@@ -26,7 +26,6 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from bench.core.detector import Detector
@@ -34,6 +33,7 @@ from bench.core.errors import check_finite
 from bench.core.faceset import FaceSet
 from bench.core.fit_data import FitData
 from bench.core.method import reject_unknown_options
+from bench.core.metrics import acc_auc
 from bench.core.registry import METHODS
 from bleachbench.methods.detector_parts import AdaptedDetectorMethod, head_of, index_batches
 
@@ -90,8 +90,7 @@ class HeadRefit(AdaptedDetectorMethod):
         for c in self.c_grid:
             clf = LogisticRegression(C=c, max_iter=self.max_iter).fit(z_tr, y_tr)
             margin = clf.decision_function(z_va)
-            acc = float(((margin > 0).astype(np.int64) == y_va).mean())
-            auc = float(roc_auc_score(y_va, margin)) if len(np.unique(y_va)) == 2 else None
+            acc, auc = acc_auc(y_va, margin, threshold=0.0)
             history.append({"C": c, "val_acc": acc, "val_auc": auc})
             value = auc if self.select_metric == "auc" and auc is not None else acc
             if best is None or value > best[0]:

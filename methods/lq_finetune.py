@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from bench.core.detector import Detector
+from bench.core.detector import Detector, freeze
 from bench.core.fit_data import FitData
 from bench.core.method import reject_unknown_options
 from bench.core.registry import METHODS
@@ -58,8 +58,6 @@ class LQFinetune(AdaptedDetectorMethod):
                               epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                               device=str(self._device), seed=self.seed, progress=self.progress,
                               weight_decay=self.weight_decay)
-        model.to(self._device).eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
+        freeze(model.to(self._device))
         return {"best_val_acc": info.get("best_val_acc"), "seconds": info.get("seconds"),
                 "checkpoint": info.get("checkpoint")}

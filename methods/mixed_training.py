@@ -51,7 +51,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from bench.core.detector import Detector
+from bench.core.detector import Detector, freeze
 from bench.core.faceset import FaceSet
 from bench.core.fit_data import FitData
 from bench.core.method import reject_unknown_options
@@ -163,9 +163,7 @@ class MixedTraining(AdaptedDetectorMethod):
         info = data.train(model, concat(hq, copies), data.val_lq, Path(work_dir) / "mixed",
                               device=str(self._device), seed=self.seed, progress=self.progress,
                               **opts)
-        model.to(self._device).eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
+        freeze(model.to(self._device))
         return {"best_val_acc": info.get("best_val_acc"), "augment_counts": counts,
                 "n_train": 2 * len(hq), "recipe": self.recipe,
                 "train_options": {k: v for k, v in opts.items() if isinstance(v, int | float | str | bool)},

@@ -101,7 +101,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from bench.core.detector import Detector
+from bench.core.detector import Detector, frozen
 from bench.core.method import reject_unknown_options
 from bench.core.registry import METHODS
 from bench.core.schema import Rule
@@ -122,7 +122,7 @@ from bleachbench.methods.bleach_fit import (
 )
 from bleachbench.methods.bleach_generator import NORMS, BleachGenerator
 from bleachbench.methods.bleach_losses import REG_MODES, BleachLossTerms
-from bleachbench.methods.bleach_passes import EXACT_BATCH, BleachPasses, frozen
+from bleachbench.methods.bleach_passes import EXACT_BATCH, BleachPasses
 from bleachbench.methods.bleach_wiring import (
     SCALE_DEFAULTS,
     BleachWiring,

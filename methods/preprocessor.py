@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from bench.core.detector import Detector
+from bench.core.detector import Detector, frozen
 from bench.core.errors import check_finite
 from bench.core.fit_data import FitData
 from bench.core.method import Method, reject_unknown_options
-from bleachbench.methods.detector_parts import frozen_params, index_batches
+from bleachbench.methods.detector_parts import index_batches
 from bleachbench.methods.unet import ResidualUNet
 
 COMMON_KEYS = ("epochs", "batch_size", "lr", "width", "depth", "clamp", "seed")
@@ -129,7 +129,7 @@ class PairedPreprocessor(Method):
         history = [{"epoch": 0, "val_loss": self._val_loss(data)}]
         best_loss, best_epoch = history[0]["val_loss"], 0
         best_state = {k: v.clone() for k, v in self.unet.state_dict().items()}
-        with frozen_params(self._detector):
+        with frozen(self._detector, eval_mode=False):
             for epoch in tqdm(range(1, self.epochs + 1), desc=self.name, disable=not self.progress):
                 self.unet.train()
                 total, n = 0.0, 0

@@ -17,10 +17,38 @@ needs to know a backbone's preprocessing.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import contextlib
+from collections.abc import Iterator
+from typing import ClassVar, TypeVar
 
 import torch
 from torch import nn
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def freeze(model: M) -> M:
+    """The one way a detector is frozen for good: eval mode, ``requires_grad=False``."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+@contextlib.contextmanager
+def frozen(model: nn.Module, eval_mode: bool = True) -> Iterator[None]:
+    """``requires_grad=False`` on every parameter for the block (and eval mode, unless
+    ``eval_mode=False``); the flags, not the mode, are restored after."""
+    flags = [p.requires_grad for p in model.parameters()]
+    if eval_mode:
+        model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(model.parameters(), flags):
+            p.requires_grad_(flag)
 
 
 class Detector(nn.Module):

@@ -28,13 +28,27 @@ def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((fpr[i] + fnr[i]) / 2.0)
 
 
+def auc_or_none(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """ROC AUC (0-1) of ``scores`` for ``labels``; None when the labels hold one class only."""
+    labels = np.asarray(labels)
+    return float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else None
+
+
+def acc_auc(labels: np.ndarray, scores: np.ndarray,
+            threshold: float = 0.5) -> tuple[float, float | None]:
+    """Accuracy (0-1) of ``scores > threshold`` as "fake", and :func:`auc_or_none`."""
+    labels = np.asarray(labels)
+    acc = float(((np.asarray(scores) > threshold).astype(np.int64) == labels).mean())
+    return acc, auc_or_none(labels, scores)
+
+
 def _level(labels: np.ndarray, prob: np.ndarray, threshold: float) -> dict[str, Any]:
     pred = (prob >= threshold).astype(np.int64)
     tn, fp, fn, tp = confusion_matrix(labels, pred, labels=[0, 1]).ravel()
     both = len(np.unique(labels)) == 2
     out: dict[str, float | int | str | None] = {
         "acc": float(100.0 * (tp + tn) / max(len(labels), 1)),
-        "auc": float(100.0 * roc_auc_score(labels, prob)) if both else None,
+        "auc": float(100.0 * auc_or_none(labels, prob)) if both else None,
         "eer": float(100.0 * equal_error_rate(labels, prob)) if both else None,
         "ap": float(100.0 * average_precision_score(labels, prob)) if both else None,
         "tp": int(tp),

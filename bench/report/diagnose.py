@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from bench.core.detector import freeze
 from bench.core.registry import DETECTORS, build, load_builtins
 from bench.core.spec import RunSpec
 from bench.core.store import ResultsStore
@@ -131,9 +132,7 @@ def reload(record: dict[str, Any], results: Path, device: torch.device):
     detector = load_detector_checkpoint(build(DETECTORS, spec.detector),
                                         engine.store.resolve(record["checkpoints"]["detector"]),
                                         trusted=True)
-    detector.to(device).eval()
-    for p in detector.parameters():
-        p.requires_grad_(False)
+    freeze(detector.to(device))
     method = PixelBleach.load(record["facts"]["method_cfg"], detector,
                               engine.store.resolve(record["checkpoints"]["method_work_dir"]),
                               size, device)

@@ -43,11 +43,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
 
 from bench.core.detector import Detector
 from bench.core.faceset import FaceSet
 from bench.core.fit_data import build_fit_data, flags, hand_over
+from bench.core.metrics import acc_auc
 
 MIN_DROP = 0.08  # none must lose at least 8 accuracy points to the plant
 MAX_AUC_MOVE = 0.015  # ... while its AUC moves at most 1.5 points (pattern plant)
@@ -94,14 +94,6 @@ CONTROLS: tuple[Control, ...] = (
 )
 HEAVY = ("lq_finetune", "add_kd", "mixed_training", "restoration", "stability_denoiser")
 NO_CONTROL = {"none": "the baseline itself: nothing to recover"}
-
-
-def accuracy_auc(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float | None]:
-    """Accuracy at P(fake) > 0.5 and AUC (None with one class)."""
-    labels = np.asarray(labels)
-    acc = float(((probs > 0.5).astype(np.int64) == labels).mean())
-    auc = float(roc_auc_score(labels, probs)) if len(np.unique(labels)) == 2 else None
-    return acc, auc
 
 
 @torch.no_grad()
@@ -163,7 +155,7 @@ def search_plant(kind: str, detector: Detector, val: FaceSet, device: torch.devi
                  seed: int = 0) -> Plant:
     """The weakest plant of ``kind`` that costs ``none`` >= MIN_DROP accuracy on ``val`` (and, for
     the pattern, moves AUC <= MAX_AUC_MOVE); else the one that comes closest."""
-    acc0, auc0 = accuracy_auc(probabilities(detector, val, device), val.labels)
+    acc0, auc0 = acc_auc(val.labels, probabilities(detector, val, device))
     candidates: list[tuple[str, Callable[[FaceSet], FaceSet]]] = []
     if kind == "pattern":
         direction = np.sign(margin_gradient(detector, val, device, seed=seed))
@@ -183,7 +175,7 @@ def search_plant(kind: str, detector: Detector, val: FaceSet, device: torch.devi
     auc_bound = MAX_AUC_MOVE if kind == "pattern" else math.inf
     best: tuple[float, Plant] | None = None
     for description, apply in candidates:
-        acc, auc = accuracy_auc(probabilities(detector, apply(val), device), val.labels)
+        acc, auc = acc_auc(val.labels, probabilities(detector, apply(val), device))
         drop = acc0 - acc
         move = abs(auc - auc0) if auc is not None and auc0 is not None else 0.0
         plant = Plant(kind, apply, description, drop, move, drop >= MIN_DROP and move <= auc_bound)
@@ -223,8 +215,8 @@ def run_control(control: Control, build: Callable[[str, dict[str, Any]], Any], d
         hq=lambda split: clean[split], test_lq=lambda: planted["test"],
         detector_training=det_training, trainer=trainer)
     facts = hand_over(method, detector, data, work_dir, device)
-    acc, auc = accuracy_auc(probabilities(method.predict, planted["test"], device),
-                            planted["test"].labels)
+    acc, auc = acc_auc(planted["test"].labels,
+                       probabilities(method.predict, planted["test"], device))
     lost = none["clean_acc"] - none["planted_acc"]
     recovered = (acc - none["planted_acc"]) / lost if lost > 0 else None
     return {
@@ -242,8 +234,8 @@ def run_control(control: Control, build: Callable[[str, dict[str, Any]], Any], d
 def none_accuracies(detector: Detector, clean: dict[str, FaceSet], planted: dict[str, FaceSet],
                     device: torch.device) -> dict[str, float]:
     """``none`` on clean and planted LQ test."""
-    ca, cu = accuracy_auc(probabilities(detector, clean["test"], device), clean["test"].labels)
-    pa, pu = accuracy_auc(probabilities(detector, planted["test"], device), planted["test"].labels)
+    ca, cu = acc_auc(clean["test"].labels, probabilities(detector, clean["test"], device))
+    pa, pu = acc_auc(planted["test"].labels, probabilities(detector, planted["test"], device))
     return {"clean_acc": ca, "clean_auc": cu, "planted_acc": pa, "planted_auc": pu}
 
 

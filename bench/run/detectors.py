@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from bench.core import config as C
-from bench.core.detector import Detector
+from bench.core.detector import Detector, freeze
 from bench.core.faceset import FaceSet
 from bench.core.locks import detector_lock
 from bench.core.registry import DETECTORS, build
@@ -68,9 +68,7 @@ class Detectors:
             train, val = self.training_faces(spec, size)
             t = self.clock.add("faces", t)
             model, info = self.trained(spec, key, digest, size, train, val)
-        model.to(self.device).eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
+        freeze(model.to(self.device))
         self.clock.add("detector training", t)
         self._detectors[digest] = (model, info)
         return model, info

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from bench.core import config as C
 from bench.core.dataset import ClipSource
 from bench.core.detector import Detector
+from bench.core.devices import pick_device
 from bench.core.faceset import FaceSet
 from bench.core.files import disk_guard, sweep_stale_temps
 from bench.core.locks import run_lock
@@ -47,15 +48,6 @@ __all__ = ["Engine", "RunSummary", "StageClock", "balance_classes", "config_chan
            "predict_sharing_reals", "run_arrays", "train_options"]
 
 train_options = C.train_options  # re-exported: the profile's train section for a detector
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    """``auto`` is CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but torch sees no CUDA device")
-    return torch.device(device)
 
 
 class Engine:

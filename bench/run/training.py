@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -86,6 +85,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from bench.core.detector import Detector
+from bench.core.devices import pick_device
 from bench.core.errors import NonFiniteError
 from bench.core.faceset import FaceSet
 from bench.core.files import atomic_path, corrupt
@@ -406,26 +406,7 @@ def _drop_mmengine_noise(record: logging.LogRecord) -> bool:
     return not any(text in record.getMessage() for text in _NOISE)
 
 
-def resolve_device(device: str = "auto", launcher: str = "none") -> torch.device:
-    """``auto``: CUDA if available (this process's ``LOCAL_RANK`` GPU under DDP), else CPU."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} asked for, but CUDA is not available")
-        if dev.index is None:
-            local = int(os.environ.get("LOCAL_RANK", 0)) if launcher != "none" else 0
-            dev = torch.device("cuda", local)
-        if launcher != "none" and int(os.environ.get("LOCAL_RANK", 0)) >= torch.cuda.device_count():
-            # mmengine's Runner maps each LOCAL_RANK to its own GPU (its logger indexes the
-            # visible GPUs by it): two processes cannot share one GPU through it.
-            raise ValueError(
-                f"torchrun started local rank {os.environ['LOCAL_RANK']} but this machine has "
-                f"{torch.cuda.device_count()} GPU(s): use --nproc-per-node <= the number of "
-                f"GPUs (one process per GPU)"
-            )
-    return dev
+resolve_device = pick_device  # the one device chooser (bench/core/devices.py)
 
 
 def amp_dtype(device: torch.device) -> str:
