@@ -283,18 +283,20 @@ def markdown(result: dict[str, Any], title: str) -> str:
                   f"| val acc / AUC (n={n['val']}) | test acc / AUC (n={n['test']}) | test FP / FN "
                   "| test Δacc [95 %] | test ΔAUC [95 %] | train loss |",
                   "|---|---|---|---|---|---|---|---|---|"]
+        empty = {"acc": None, "auc": None, "fp": "–", "fn": "–"}
         for epoch in sorted({r["epoch"] for r in g}):
             e = {r["set"]: r for r in g if r["epoch"] == epoch}
-            t = e["test"]
+            t = e.get("test", empty)
             d_acc = d_auc = ""
-            if epoch > 0:
-                t0 = next(r for r in g if r["epoch"] == 0 and r["set"] == "test")
+            t0 = next((r for r in g if r["epoch"] == 0 and r["set"] == "test"), None)
+            if epoch > 0 and t0 is not None and t["acc"] is not None:
                 d_acc = f"{100 * (t['acc'] - t0['acc']):+.1f}{_ci(t.get('d_acc_ci'))}"
                 d_auc = (f"{100 * ((t['auc'] or 0) - (t0['auc'] or 0)):+.1f}"
                          f"{_ci(t.get('d_auc_ci'))}")
             lo = loss.get(epoch)
             lines.append(
-                f"| {epoch} | " + " | ".join(f"{_p(e[s]['acc'])} / {_p(e[s]['auc'])}" for s in SETS)
+                f"| {epoch} | " + " | ".join(f"{_p(e.get(s, empty)['acc'])} / {_p(e.get(s, empty)['auc'])}"
+                                            for s in SETS)
                 + f" | {t['fp']} / {t['fn']} | {d_acc} | {d_auc} | "
                 + ("" if lo is None or lo != lo else f"{lo:.3f}") + " |")
         lines.append("")
