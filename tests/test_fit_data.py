@@ -28,6 +28,7 @@ from bench.core.profiles import get_profile
 from bench.core.registry import METHODS, build, load_builtins
 from bench.core.spec import RunSpec
 from bench.run.engine import Engine
+from bench.run.training import train_detector
 
 load_builtins()
 SIZE = 24
@@ -153,7 +154,7 @@ def test_no_method_changes_the_frozen_detector(name: str, tmp_path) -> None:
     train, val = faces(12, 0), faces(8, 1)
     data, _ = build_fit_data(method, train, val, hq=lambda s: train if s == "train" else val,
                              test_lq=lambda: faces(6, 2),
-                             detector_training=lambda: (train, train, {"epochs": 1, "batch_size": 4}))
+                             detector_training=lambda: (train, train, {"epochs": 1, "batch_size": 4}), trainer=train_detector)
     hand_over(method, det, data, tmp_path, torch.device("cpu"))
     method.predict(faces(6, 2).tensors(slice(None))[0])
     assert fingerprint(det) == before

@@ -16,6 +16,7 @@ from bench.core.detector import Detector
 from bench.core.faceset import FaceSet
 from bench.core.fit_data import FitData, hand_over, strip_labels
 from bench.core.registry import METHODS, build, load_builtins
+from bench.run.training import train_detector
 from bleachbench.methods.threshold import Threshold, best_threshold
 
 load_builtins()
@@ -72,6 +73,7 @@ def test_method_fits_and_predicts(name: str, detector: TinyDetector, tmp_path) -
     method = build(METHODS, {"type": name, **small_kwargs(cls)})
     json.dumps(method.params())
     data = FitData(faces(24, 0), faces(16, 1), train_hq=faces(24, 3), val_hq=faces(16, 4),
+                   trainer=train_detector,
                    test_lq=strip_labels(faces(6, 2)), compression="c40",
                    detector_train_hq=faces(24, 3), detector_train_lq=faces(24, 0),
                    detector_train_options={"epochs": 1, "batch_size": 8})

@@ -28,6 +28,7 @@ from bench.core.fit_data import (
     hand_over,
 )
 from bench.core.registry import METHODS, build, load_builtins
+from bench.run.training import train_detector
 from bleachbench.methods.detector_parts import batchnorms, score
 
 load_builtins()
@@ -93,7 +94,7 @@ def fitted(name: str, detector: Detector, tmp_path, **overrides: Any):
         raise AssertionError(f"{name} did not declare paired HQ faces but asked for them")
 
     data, _ = build_fit_data(method, train_lq, val_lq, test_lq=lambda: test_lq,
-                             hq=hq.__getitem__ if flags(method)["needs_paired_hq_lq"] else no_hq)
+                             hq=hq.__getitem__ if flags(method)["needs_paired_hq_lq"] else no_hq, trainer=train_detector)
     facts = hand_over(method, detector, data, tmp_path, CPU)
     return method, facts
 
@@ -208,7 +209,7 @@ def test_mixed_training_retrains_with_the_detectors_own_faces_and_options(hq_det
         return oversampled, lq_train, options
 
     data, facts = build_fit_data(method, make(16, 5, True), make(16, 1, True), hq=lambda s: make(16, 5, False),
-                                 detector_training=detector_training)
+                                 detector_training=detector_training, trainer=train_detector)
     assert asked == ["yes"] and facts["detector_train"] == {"n": 60, "unpaired_dropped": 0}
     assert data.detector_train_lq is not None and data.detector_train_hq is not None
     # row i of the LQ set is the LQ face of HQ row i, repeats included
@@ -221,7 +222,7 @@ def test_mixed_training_retrains_with_the_detectors_own_faces_and_options(hq_det
 def test_mixed_training_says_when_the_engine_gave_no_detector_training_set(tmp_path):
     method = build(METHODS, {"type": "mixed_training", "progress": False})
     with pytest.raises(ValueError, match="needs the detector's training set"):
-        build_fit_data(method, make(8, 0, True), make(8, 1, True), hq=lambda s: make(8, 0, False))
+        build_fit_data(method, make(8, 0, True), make(8, 1, True), hq=lambda s: make(8, 0, False), trainer=train_detector)
     with pytest.raises(ValueError, match="recipe must be one of detector, bundle"):
         build(METHODS, {"type": "mixed_training", "recipe": "scratch"})
 

@@ -50,7 +50,7 @@ def test_same_videos_and_frames_at_every_compression(tree: Path, tmp_path: Path)
     assert len(test["c23"]) == 6 * 3  # 2 real + 2 fakes x 2 manipulations, 3 frames each
     assert keys(test["c23"]) == keys(test["c40"]) == keys(test["jpeg_q30"])
     assert {"006", "006_007", "007_006"} <= set(test["c40"].video_ids.tolist())
-    for c, faces in test.items():
+    for faces in test.values():
         assert faces.skipped == {}
         assert faces.manifest["faces_found_at"] == {"c23": 6}
     # the c40 crops are the c23 boxes on the c40 frames: the blanked face crops dark
