@@ -33,12 +33,12 @@ def test_a_typo_is_an_error_naming_the_key_and_the_nearest_valid_one():
         get_profile(name)
 
 
-def test_train_keys_are_train_detectors_keyword_arguments():
-    from bench.run.training import train_detector
+def test_train_keys_are_the_trainers_keyword_arguments():
+    from bench.run.training import build_runner
 
     runtime = {"detector", "train", "val", "work_dir", "device", "seed", "progress", "hooks",
                "keep_checkpoints"}
-    assert set(TRAIN_KEYS) == set(inspect.signature(train_detector).parameters) - runtime
+    assert set(TRAIN_KEYS) == set(inspect.signature(build_runner).parameters) - runtime
 
 
 def test_cli_typo_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):

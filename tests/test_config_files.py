@@ -51,3 +51,27 @@ def test_a_broken_file_is_one_line_and_exit_2(tmp_path: Path, capsys, text: str)
 def test_a_missing_file_is_named(tmp_path: Path, capsys) -> None:
     assert main(["config", "show", "--config", str(tmp_path / "nope.py")]) == 2
     assert "nope.py" in capsys.readouterr().err
+
+
+def test_each_profiles_train_keys_are_the_trainers_and_its_defaults_are_the_only_ones() -> None:
+    """A profile's `train` values override the trainer's own defaults, which live only in
+    bench.run.training.build_runner's signature (train_detector takes them through)."""
+    import inspect
+
+    from bench.core.config import ENGINE_TRAIN_KEYS, train_options
+    from bench.run.training import build_runner, train_detector, training_options
+
+    params = inspect.signature(build_runner).parameters
+    assert {p.name for p in inspect.signature(train_detector).parameters.values()
+            if p.default is not inspect.Parameter.empty} == {"keep_checkpoints"}
+    for name, profile in PROFILES.items():
+        for det in ("xception", "f3net", "resnet50"):
+            given = {k: v for k, v in train_options({**profile, "name": name}, det).items()
+                     if k not in ENGINE_TRAIN_KEYS}
+            assert set(given) <= set(params), (name, det)
+            resolved = training_options(given)
+            for key, p in params.items():
+                if key in given:
+                    assert resolved[key] == given[key]
+                elif p.default is not inspect.Parameter.empty:
+                    assert resolved[key] == p.default

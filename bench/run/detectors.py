@@ -93,7 +93,7 @@ class Detectors:
                 train: FaceSet, val: FaceSet) -> tuple[Detector, dict[str, Any]]:
         """Train ``spec``'s detector into its checkpoint folder (resuming or reusing what is
         there) and load its best weights."""
-        from bench.run.training import load_detector_checkpoint, train_detector
+        from bench.run.training import build_runner, load_detector_checkpoint, train_detector
 
         manip = self.manipulation(spec)
         work = (self.results / "checkpoints" / f"{spec.dataset}-{key['fingerprint']}" /
@@ -109,7 +109,7 @@ class Detectors:
                     key, indent=2, sort_keys=True, default=str) + "\n")
             torch.manual_seed(spec.seed)
             model = self.build(spec)
-            opts = C.accepted(train_detector, C.train_options(self.profile, spec.detector))
+            opts = C.accepted(build_runner, C.train_options(self.profile, spec.detector))
             info = train_detector(model, train, val, work, device=str(self.device),
                                   seed=spec.seed, progress=self.progress, **opts)
         self.summary.cached["detectors"] += int(done)
@@ -122,7 +122,7 @@ class Detectors:
         recipe (``needs_detector_training``): its HQ training faces as its training saw them
         (same balancing, same seed), the same faces' cache at ``lq_compression`` (paired by the
         method's bundle), and its training options."""
-        from bench.run.training import train_detector
+        from bench.run.training import build_runner
 
         manip = self.manipulation(spec)
         size = self.faces.image_size(spec.detector)
@@ -131,5 +131,5 @@ class Detectors:
         lq = self.faces.load(spec.dataset, manip, lq_compression, "train", size)
         if manip == "all":
             hq = balance_classes(hq, spec.seed, oversample=True)
-        opts = C.accepted(train_detector, C.train_options(self.profile, spec.detector))
+        opts = C.accepted(build_runner, C.train_options(self.profile, spec.detector))
         return hq, lq, opts

@@ -21,7 +21,7 @@ from bench.core.registry import DETECTORS, METHODS, resolve
 def run_config(profile: dict[str, Any], spec: Any, dataset_kwargs: dict[str, Any]) -> dict[str, Any]:
     """The complete configuration of run ``spec``: what each component was built with,
     defaults filled in (stored in the record as ``config``)."""
-    from bench.run.training import train_detector  # mmengine: imported when a run starts
+    from bench.run.training import build_runner  # mmengine: imported when a run starts
 
     train = train_options(profile, spec.detector)
     return {
@@ -32,7 +32,7 @@ def run_config(profile: dict[str, Any], spec: Any, dataset_kwargs: dict[str, Any
                   "profile_size": profile["faces"].get("size")},
         "detector": {"type": spec.detector, **with_defaults(
             resolve(DETECTORS, spec.detector), detector_kwargs(profile, spec.detector))},
-        "train": with_defaults(train_detector, train,
+        "train": with_defaults(build_runner, train,
                                skip=("detector", "train", "val", "work_dir", "device", "seed",
                                      "progress", "hooks", "keep_checkpoints")),
         "method": {"type": spec.method, **with_defaults(
