@@ -29,6 +29,13 @@ def test_sample_tree_runs_end_to_end(tmp_path: Path, capsys) -> None:
                        and not m["compression_provenance"]["real"]["stored"] for m in c40)
     by = {(m["params"]["compression"], m["params"]["split"]): m["skipped_videos"] for m in manifests}
     assert by[("c23", "test")] == by[("c40", "test")]  # the same videos left out, if any
+    # the record states the whole dataset configuration and where each compression comes from
+    record = json.loads(next((results / "runs").glob("none-tiny-*.json")).read_text())
+    ds = record["config"]["dataset"]
+    assert ds["face_detector"] and ds["base_compressions"] and ds["splits_dir"]
+    assert ds["compressions"]["c23"]["real"]["stored"] is True
+    assert ds["compressions"]["c40"]["real"] == {**ds["compressions"]["c40"]["real"],
+                                                 "stored": False, "base": "c23"}
 
 
 def test_bad_split_sizes_are_refused(tmp_path: Path, capsys) -> None:

@@ -139,9 +139,24 @@ class Engine:
         """The resolved configuration of ``spec`` (bench/run/run_config.py), stored in its
         record (resolved once per spec; do not mutate)."""
         if spec not in self._configs:
-            ds = {k: v for k, v in self.dataset_kwargs(spec.dataset).items() if k != "cache_dir"}
-            self._configs[spec] = run_config(self.profile, spec, ds)
+            self._configs[spec] = run_config(self.profile, spec, self.dataset_config(spec))
         return self._configs[spec]
+
+    def dataset_config(self, spec: RunSpec) -> dict[str, Any]:
+        """The dataset as the record states it: a source that reports its resolved configuration
+        (``resolved_config()``: defaults included, e.g. FF++'s face detector and base
+        compressions) gives that, plus where each of the run's compressions comes from
+        (``provenance``: stored, or simulated from which base); otherwise the options it was
+        built with."""
+        ds = {k: v for k, v in self.dataset_kwargs(spec.dataset).items() if k != "cache_dir"}
+        source = self.source(spec.dataset)
+        if not hasattr(source, "resolved_config"):
+            return ds
+        out = dict(source.resolved_config())
+        if hasattr(source, "provenance"):
+            out["compressions"] = {c: source.provenance(c) for c in dict.fromkeys(
+                (spec.train_compression, spec.test_compression))}
+        return out
 
     # -- runs -----------------------------------------------------------------------------------
     def run_one(self, spec: RunSpec) -> Path | None:
