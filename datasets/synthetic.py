@@ -38,6 +38,7 @@ from bench.core.dataset import (
     Video,
     check_split,
 )
+from bench.core.files import atomic_path
 from bench.core.registry import COMPRESSIONS, DATASETS, build
 from bench.core.schema import Rule
 from bleachbench.datasets.synthetic_manipulations import MANIPULATIONS, ArtifactParams, Pair
@@ -92,7 +93,7 @@ class SyntheticFaces(ClipSource):
         scene_size: int = 128,
         seed: int = 0,
         split_sizes: tuple[int, int, int] | list[int] | None = None,
-        cache_dir: str | os.PathLike[str] = "results/cache/synthetic",
+        cache_dir: str | os.PathLike[str] = "work_dirs/cache/synthetic",
         **artifact_kwargs: object,
     ) -> None:
         if int(n_frames) < 2:
@@ -370,7 +371,5 @@ def _pairs(ids: list[int], rng: np.random.Generator) -> list[tuple[int, int]]:
 
 def _save(path: Path, frames: np.ndarray) -> None:
     """Write atomically (a killed run leaves no half-written clip under the final name)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(tmp, frames)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.save(tmp, frames)
