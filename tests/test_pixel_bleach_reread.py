@@ -44,7 +44,7 @@ def test_paper_literal_matches_the_earlier_code_within_the_cross_host_spread() -
     for key in ("history_acc", "history_auc"):
         np.testing.assert_allclose(out[key], ref[key], atol=0.05, err_msg=key)
     assert int(out["best_epoch"]) == int(ref["best_epoch"])
-    assert np.array_equal(out["logits"].argmax(1), ref["logits"].argmax(1))
+    np.testing.assert_allclose(out["logits"], ref["logits"], atol=0.01)  # measured: 7e-4 apart
 
 
 def test_reread_is_the_default_and_each_key_overrides_its_variant() -> None:
