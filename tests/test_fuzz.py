@@ -27,6 +27,17 @@ from bench.core.spec import RunSpec  # noqa: E402
 from bench.core.store import CorruptRecordError, ResultsStore  # noqa: E402
 
 EXAMPLES = int(os.environ.get("BLEACHBENCH_FUZZ_EXAMPLES", "100"))
+
+
+@pytest.fixture(autouse=True)
+def _subnormals_representable():
+    """A run earlier in the same process (the engine's ``flush_denormal``, on by default) may
+    leave the CPU flushing subnormal floats to zero; hypothesis's float strategies refuse to
+    draw then. Each fuzz test runs with IEEE subnormals (an engine sets its own state when it
+    starts a run)."""
+    import torch
+
+    torch.set_flush_denormal(False)
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize="CI" in os.environ,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
