@@ -199,25 +199,21 @@ def check_values(profile: Mapping[str, Any], origin: str = "") -> None:
     check_section(profile, TOP_RULES, "", origin)
     check_section(profile.get("dataset") or {}, DATASET_RULES, "dataset", origin)
     check_section(profile.get("faces") or {}, FACES_RULES, "faces", origin)
-    train = profile.get("train") or {}
-    check_section(train, TRAIN_RULES, "train", origin)
-    per = train.get("per_detector") or {}
-    check_section(per, {}, "train.per_detector", origin)
-    for det, section in per.items():
-        check_section(section, TRAIN_RULES, f"train.per_detector.{det}", origin)
-    detector = profile.get("detector") or {}
-    check_section(detector, DETECTOR_RULES, "detector", origin)
-    per = detector.get("per_detector") or {}
-    check_section(per, {}, "detector.per_detector", origin)
-    for det, section in per.items():
-        check_section(section, DETECTOR_RULES, f"detector.per_detector.{det}", origin)
-    method = profile.get("method") or {}
-    check_section(method, METHOD_RULES, "method", origin)
-    per = method.get("per_method") or {}
-    check_section(per, {}, "method.per_method", origin)
-    for name, section in per.items():
-        check_section(section, METHOD_RULES, f"method.per_method.{name}", origin)
+    for key, rules, per_key in (("train", TRAIN_RULES, "per_detector"),
+                                ("detector", DETECTOR_RULES, "per_detector"),
+                                ("method", METHOD_RULES, "per_method")):
+        _check_with_overrides(profile.get(key) or {}, rules, key, per_key, origin)
     check_section(profile.get("intervals") or {}, INTERVAL_RULES, "intervals", origin)
+
+
+def _check_with_overrides(section: Mapping[str, Any], rules: Mapping[str, Rule], where: str,
+                          per_key: str, origin: str) -> None:
+    """A section and its per-component overrides (``<where>.<per_key>.<name>``), same rules."""
+    check_section(section, rules, where, origin)
+    per = section.get(per_key) or {}
+    check_section(per, {}, f"{where}.{per_key}", origin)
+    for name, sub in per.items():
+        check_section(sub, rules, f"{where}.{per_key}.{name}", origin)
 
 
 def declared_rules(factory: Any, shared: Mapping[str, Rule]) -> dict[str, Rule]:
