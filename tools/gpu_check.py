@@ -341,12 +341,11 @@ def measure_inference(name: str, size: int, dev: _Device, plan: dict[str, Any]) 
 def measure_bleach(name: str, size: int, dev: _Device, plan: dict[str, Any]) -> dict[str, Any]:
     """One epoch of Pixel Bleach's fit, called as the engine calls it."""
     torch = dev.torch
+    from bench.core.detector import freeze
     from bench.core.registry import DETECTORS, METHODS, build, resolve
 
     torch.manual_seed(0)
-    detector = build(DETECTORS, name).to(dev.dev).eval()
-    for p in detector.parameters():
-        p.requires_grad_(False)
+    detector = freeze(build(DETECTORS, name).to(dev.dev))
     factory = resolve(METHODS, "pixel_bleach")
     keys = set(getattr(factory, "config_keys", ()))
     kwargs = {"epochs": 1, "batch_size": plan["bleach_batch"], "progress": False}
