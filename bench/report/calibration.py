@@ -29,16 +29,30 @@ most-hurt one's gap below the next are outside the noise: a paired bootstrap ove
 videos (:func:`manipulation_difference`, C40 accuracy; the real faces are the same
 in every manipulation's cell and the fakes are paired by their ``target_source``
 video). A tie, or a lead inside the noise, does not hold.
+
+FF++'s headroom (issue 32, item 3; ``TARGETS["ffpp_headroom"]``): per manipulation, the
+oracle-threshold gain on C40 should fall within ``headroom_band`` (``TARGETS["headroom_band"]``:
+rel, abs) around FaceForensics++'s, which the equal-variance normal model gives from the paper's
+Table III ``none`` row of the same detector and manipulation
+(:func:`bench.core.recalibration.ffpp_headroom_targets`, the packaged reference CSV, so the
+target is reproducible). It must hold on ``TARGETS["headroom_min_manipulations"]`` cells, or
+on every cell that has an FF++ value if fewer do; a cell without one (a number missing in the
+paper, a detector the paper does not test) is not judged.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from bench.core.intervals import BootstrapConfig, paired_bootstrap
+from bench.core.recalibration import headroom_band
 from bench.core.spec import RunSpec
 from bench.report.tables import DASH, PRETTY, GridContext, RecordSet, metric
 
@@ -57,7 +71,33 @@ TARGETS: dict[str, Any] = {
     "most_hurt": ("Face2Face", "NeuralTextures"),  # ... and the lowest: one of these
     "hurt_by": "c40_acc",  # rank by C40 accuracy (Table III) or "acc_drop" (C23 - C40)
     "ordering_significant": True,  # the two leads must be outside the noise (paired bootstrap)
+    # Issue 32, item 3: oracle-threshold gain within a band around FF++'s headroom (Table III).
+    "ffpp_headroom": True,  # judge it (False: leave the check out)
+    "headroom_band": (0.5, 3.0),  # (rel, abs): FF++'s value +/- max(rel * value, abs) points
+    "headroom_min_manipulations": 3,  # ... on this many (at most the cells FF++ has a value for)
 }
+
+
+@functools.cache
+def ffpp_headroom(csv_path: str | None = None) -> Mapping[tuple[str, str], float]:
+    """FF++'s C40 headroom in points per (detector, manipulation): Table III's ``none`` rows
+    through the normal model (:func:`bench.core.recalibration.ffpp_headroom_targets`; default
+    the packaged CSV). NaN where the paper lacks the accuracy. Read once, read-only."""
+    from bench.core.recalibration import ffpp_headroom_targets
+
+    df = ffpp_headroom_targets(csv_path)
+    none = df[df["method"] == "none"]
+    return MappingProxyType({(r.detector, r.manipulation): float(r.headroom)
+                             for r in none.itertuples()})
+
+
+def _reference(ffpp: Mapping[tuple[str, str], float], detector: str, manipulation: str,
+               band: tuple[float, float]) -> tuple[float, float, float] | None:
+    """(FF++'s headroom, band low, band high) of a cell, or ``None`` where FF++ has no value."""
+    target = ffpp.get((detector, manipulation), math.nan)
+    if math.isnan(target):
+        return None
+    return (target, *headroom_band(target, *band))
 
 
 def oracle_accuracy(prob: np.ndarray, label: np.ndarray) -> float:
@@ -163,10 +203,14 @@ def _judge(detector: str, cells: list[CellFacts], name: str, test: Any, need: in
     return Check(detector, name, f"{ok} of {n}", ok >= need)
 
 
-def check(cells: list[CellFacts], targets: dict[str, Any] = TARGETS) -> list[Check]:
+def check(cells: list[CellFacts], targets: dict[str, Any] = TARGETS,
+          ffpp: Mapping[tuple[str, str], float] | None = None) -> list[Check]:
     """Every target of ``targets`` judged for each detector in ``cells``. The C40 targets
-    apply to a detector only if it reached the C23 bar (else they are not judged)."""
+    apply to a detector only if it reached the C23 bar (else they are not judged). ``ffpp``:
+    FF++'s headroom per (detector, manipulation), default :func:`ffpp_headroom`."""
     t = targets
+    if t.get("ffpp_headroom") and ffpp is None:
+        ffpp = ffpp_headroom()
     (alo, ahi), (ulo, uhi) = t["c40_acc_range"], t["c40_auc_range"]
     sep = t["separability_min_manipulations"]
     out: list[Check] = []
@@ -193,7 +237,41 @@ def check(cells: list[CellFacts], targets: dict[str, Any] = TARGETS) -> list[Che
                    lambda c: None if c.auc_drop is None else c.auc_drop >= t["auc_drop_min"], sep, gate),
             _ordering(d, mine, t, gate),
         ]
+        if t.get("ffpp_headroom"):
+            out.append(_headroom(d, mine, t, gate, ffpp))
     return out
+
+
+def _headroom(detector: str, cells: list[CellFacts], t: dict[str, Any], c23_ok: bool,
+              ffpp: Mapping[tuple[str, str], float]) -> Check:
+    """Oracle-threshold gain within FF++'s headroom band, per manipulation (issue 32, item 3)."""
+    rel, floor = t["headroom_band"]
+    refs = {c.manipulation: _reference(ffpp, detector, c.manipulation, (rel, floor)) for c in cells}
+    have = [c for c in cells if refs[c.manipulation] is not None]
+    need = min(t["headroom_min_manipulations"], len(have)) or t["headroom_min_manipulations"]
+    name = (f"oracle-threshold gain in FF++'s headroom band (its value ± max({100 * rel:g} %, "
+            f"{floor:g} points)) on >= {need} manipulations")
+    if not have:
+        return Check(detector, name, "no FF++ reference for this detector", None)
+    if not c23_ok:
+        return Check(detector, name, "C23 bar not reached", None)
+    parts, ok, n = [], 0, 0
+    for c in cells:
+        ref = refs[c.manipulation]
+        if ref is None:
+            parts.append(f"{c.manipulation} {_num(c.oracle_gain)} vs no FF++ value")
+            continue
+        target, lo, hi = ref
+        inside = _within(c.oracle_gain, lo, hi)
+        mark = "" if inside is None else " ✓" if inside else " ✗"
+        parts.append(f"{c.manipulation} {_num(c.oracle_gain)} vs {target:.1f} "
+                     f"[{lo:.1f}, {hi:.1f}]{mark}")
+        if inside is not None:
+            n, ok = n + 1, ok + inside
+    detail = "; ".join(parts)
+    if n < need:
+        return Check(detector, name, f"{n} of {len(have)} cells measured: {detail}", None)
+    return Check(detector, name, f"{ok} of {n}: {detail}", ok >= need)
 
 
 def _unprefixed(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -285,10 +363,19 @@ def _mark(holds: bool | None) -> str:
     return {True: "✓ holds", False: "✗ fails", None: "n/a"}[holds]
 
 
+def _ffpp_cell(ffpp: Mapping[tuple[str, str], float], c: CellFacts,
+               band: tuple[float, float]) -> str:
+    """FF++'s headroom of ``c`` and its band, worded for the table (a dash: no FF++ value)."""
+    ref = _reference(ffpp, c.detector, c.manipulation, band)
+    return DASH if ref is None else f"{ref[0]:.1f} [{ref[1]:.1f}, {ref[2]:.1f}]"
+
+
 def report(records: RecordSet, ctx: GridContext, targets: dict[str, Any] = TARGETS) -> tuple[str, list[Check]]:
     """The calibration report (markdown) for every seed of ``ctx``, and all its checks."""
     import pandas as pd
 
+    ffpp = ffpp_headroom()
+    band = targets.get("headroom_band", TARGETS["headroom_band"])
     hq, lq = ctx.train_compression.upper(), ctx.test_compression.upper()
     parts = ["# Calibration of the testbed against FaceForensics++'s compression pattern", "",
              f"From `none` records only (dataset `{ctx.dataset}`, profile `{ctx.profile}`, "
@@ -296,7 +383,10 @@ def report(records: RecordSet, ctx: GridContext, targets: dict[str, Any] = TARGE
              f"{ctx.test_compression}); targets of issue 10, item 1 (`bench/report/calibration.py`). "
              "Frame level; `±` is the half-width of the 95 % bootstrap interval over test videos. "
              "*Oracle* is the best accuracy any threshold reaches on the C40 test faces: a "
-             "diagnostic (how much a threshold could undo), never used by a method."]
+             "diagnostic (how much a threshold could undo), never used by a method. "
+             "*FF++ headroom* is the gain an oracle threshold gives on FaceForensics++ C40 by the "
+             "normal model from Table III's `none` row (issue 32, item 3; docs/recalibration.md), "
+             "with the band the oracle gain is judged against; a dash: no FF++ value."]
     all_checks: list[Check] = []
     for seed in ctx.seed_list():
         cells = gather(records, ctx, seed)
@@ -306,9 +396,10 @@ def report(records: RecordSet, ctx: GridContext, targets: dict[str, Any] = TARGE
             f"{lq} Acc": _num(c.lq_acc, c.lq_acc_ci), f"{lq} AUC": _num(c.lq_auc, c.lq_auc_ci),
             "FP": DASH if c.fp is None else str(c.fp), "FN": DASH if c.fn is None else str(c.fn),
             f"Oracle {lq} Acc (diag.)": _num(c.oracle_acc), "Oracle gain": _num(c.oracle_gain),
+            "FF++ headroom [band]": _ffpp_cell(ffpp, c, band),
             "Acc drop": _num(c.acc_drop), "AUC drop": _num(c.auc_drop),
         } for c in cells]
-        checks = check(cells, targets)
+        checks = check(cells, targets, ffpp)
         all_checks += checks
         held = sum(1 for k in checks if k.holds)
         judged = sum(1 for k in checks if k.holds is not None)
@@ -391,5 +482,5 @@ def grid(ctx: GridContext) -> list[RunSpec]:
 
 
 __all__ = ["TARGETS", "CellFacts", "Check", "Everywhere", "across", "across_markdown", "check",
-           "gather", "grid", "manipulation_difference",
+           "ffpp_headroom", "gather", "grid", "manipulation_difference",
            "oracle_accuracy", "report"]
