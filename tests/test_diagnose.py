@@ -53,3 +53,23 @@ def test_diagnose_refuses_other_methods_and_unknown_runs(smoke, capsys) -> None:
     assert "pixel_bleach" in capsys.readouterr().err
     assert main(["diagnose", "--run", "nope", "--results", str(smoke)]) == 2
     assert "no run record" in capsys.readouterr().err
+
+
+
+def test_diagnose_reloads_a_run_made_from_a_config_file(smoke, tmp_path) -> None:
+    """A run made with ``--config FILE`` names a profile that is not packaged: reloading it asks
+    for the file in one line, and reloads with it."""
+    import torch
+
+    from bench.core.config import ConfigError
+    from bench.core.profiles import CONFIG_DIR
+    from bench.report.diagnose import read_record, reload
+
+    record = read_record(smoke, _run_id(smoke, "pixel_bleach"))
+    record["spec"] = {**record["spec"], "profile": "myexp"}
+    cfg = tmp_path / "myexp.py"
+    cfg.write_text(f"_base_ = [{str(CONFIG_DIR / 'smoke.py')!r}]\nname = 'myexp'\n")
+    with pytest.raises(ConfigError, match="--config FILE"):
+        reload(record, smoke, torch.device("cpu"))
+    method, faces = reload(record, smoke, torch.device("cpu"), config=cfg)
+    assert len(faces) > 0 and method is not None

@@ -117,16 +117,22 @@ def offset_stats(work_arrays: dict[str, np.ndarray]) -> dict[str, dict[str, Any]
     return out
 
 
-def reload(record: dict[str, Any], results: Path, device: torch.device):
-    """``(method, test_faces)``: the fitted bleach from its checkpoints and the run's test faces."""
-    from bench.core.profiles import get_profile
+def reload(record: dict[str, Any], results: Path, device: torch.device,
+           config: str | Path | None = None):
+    """``(method, test_faces)``: the fitted bleach from its checkpoints and the run's test faces.
+    ``config``: the ``--config`` file of a run made from one (its profile is not packaged)."""
+    from bench.core.config import ConfigError
+    from bench.core.profiles import PROFILES, get_profile
     from bench.run.engine import Engine
     from bench.run.training import load_detector_checkpoint
     from bleachbench.methods.pixel_bleach import PixelBleach
 
     spec = RunSpec.from_dict(record["spec"])
-    engine = Engine(get_profile(spec.profile, json.loads(spec.options)), results, str(device),
-                    progress=False)
+    if config is None and spec.profile not in PROFILES:
+        raise ConfigError(f"run {record['run_id']} was made with profile {spec.profile!r}, not a "
+                          "packaged one: pass --config FILE, the file it was run with")
+    engine = Engine(get_profile(spec.profile, json.loads(spec.options), config=config), results,
+                    str(device), progress=False)
     size = engine.image_size(spec.detector)
     faces = engine.faces(spec.dataset, spec.manipulation, spec.test_compression, "test", size)
     detector = load_detector_checkpoint(build(DETECTORS, spec.detector),
@@ -139,8 +145,10 @@ def reload(record: dict[str, Any], results: Path, device: torch.device):
     return method, faces
 
 
-def diagnose(results: Path, run_id: str, device: str = "cpu") -> dict[str, Any]:
-    """Every number the report prints, as a dict (JSON-able)."""
+def diagnose(results: Path, run_id: str, device: str = "cpu",
+             config: str | Path | None = None) -> dict[str, Any]:
+    """Every number the report prints, as a dict (JSON-able). ``config``: the ``--config`` file
+    the run was made with, where its profile is not a packaged one."""
     load_builtins()
     results = Path(results)
     record = read_record(results, run_id)
@@ -158,7 +166,7 @@ def diagnose(results: Path, run_id: str, device: str = "cpu") -> dict[str, Any]:
             arrays = {k: data[k] for k in ARTIFACT_KEYS if k in data.files}
     report["sources"] = {"features": "runs npz" if len(arrays) == len(ARTIFACT_KEYS) else "reloaded"}
     try:
-        method, faces = reload(record, results, dev)
+        method, faces = reload(record, results, dev, config)
     except (FileNotFoundError, KeyError, RuntimeError, ValueError) as exc:
         method, faces = None, None
         report["sources"]["reload_error"] = f"{type(exc).__name__}: {exc}"

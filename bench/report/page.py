@@ -110,7 +110,8 @@ def run_items(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "blocks": [
                 ("spec", _pretty(spec)),
                 ("metrics", _pretty(rec["metrics"])),
-                ("configuration (profile with the spec's options)", _pretty(_resolved_profile(spec))),
+                ("configuration (as the run resolved it)",
+                 _pretty(rec.get("config") or _resolved_profile(spec))),
                 ("method configuration", _pretty(method_cfg)),
                 ("timings (s)", _pretty(rec.get("timings", {}))),
                 ("facts", _pretty(facts)),

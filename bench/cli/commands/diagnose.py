@@ -19,6 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", default=default_results(), type=Path, help=RESULTS_HELP)
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default: cpu)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="the configuration file the run was made with (`run --config FILE`), "
+                        "needed where its profile is not a packaged one (smoke, quick, paper)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.report.diagnose import diagnose, format_report
 
     try:
-        report = diagnose(args.results, args.run, args.device)
+        report = diagnose(args.results, args.run, args.device, args.config)
     except ValueError as exc:  # not a pixel_bleach run
         print(f"error: {exc}", file=sys.stderr)
         return 2
