@@ -4,7 +4,8 @@ A profile (:mod:`bench.core.profiles`) is plain data with these sections:
 
 - ``dataset``: ``type`` and the ``DATASETS`` entry's keyword arguments;
 - ``faces``: the face cache (``size``, ``frames_per_video``, ``<split>_frames_per_video``,
-  ``skip_first``);
+  ``skip_first``; ``fit_train_frames_per_video`` and ``fit_val_frames_per_video``: the faces
+  per clip of a remedy's LQ fit and selection, which leave the detector as it is);
 - ``train``: :func:`bench.run.training.train_detector`'s keyword arguments
   (:data:`TRAIN_KEYS`) and the engine's own training keys (:data:`ENGINE_TRAIN_KEYS`),
   plus ``per_detector.<detector>`` with the same keys;
@@ -45,7 +46,8 @@ TOP_KEYS = ("name", "dataset", "faces", "train", "detector", "method", "interval
             "train_compression", "test_compression", "detector_per_manipulation",
             "method_per_manipulation", "flush_denormal", "fit_seeds")
 FACES_KEYS = ("size", "frames_per_video", "train_frames_per_video", "val_frames_per_video",
-              "test_frames_per_video", "skip_first")
+              "test_frames_per_video", "skip_first", "fit_train_frames_per_video",
+              "fit_val_frames_per_video")
 # train_detector's keyword arguments that a profile may set (tests/test_config.py checks this
 # list against the signature); device, seed, progress and hooks come from the run itself.
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "amp", "channels_last", "launcher", "num_workers",

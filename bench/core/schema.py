@@ -132,6 +132,10 @@ FACES_RULES: dict[str, Rule] = {
     "val_frames_per_video": INT_POS,
     "test_frames_per_video": INT_POS,
     "skip_first": BOOL,
+    "fit_train_frames_per_video": Rule("int", lo=1, optional=True,
+                                       note="(None: the train split's frames per clip)"),
+    "fit_val_frames_per_video": Rule("int", lo=1, optional=True,
+                                     note="(None: the val split's frames per clip)"),
 }
 TRAIN_RULES: dict[str, Rule] = {
     "epochs": EPOCHS,

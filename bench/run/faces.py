@@ -74,15 +74,16 @@ class Faces:
 
     # -- faces ----------------------------------------------------------------------------------
     def load(self, dataset: str, manipulation: str, compression: str, split: str,
-             size: int) -> FaceSet:
+             size: int, frames: int | None = None) -> FaceSet:
         """The faces of one cache; with one detector for all manipulations, a manipulation's
-        faces are sliced from the cache of all of them (real videos decoded and compressed once)."""
+        faces are sliced from the cache of all of them (real videos decoded and compressed once).
+        ``frames``: faces per clip (default: the split's, :meth:`frames_per_video`)."""
         from bleachbench.datasets.face_cache import load_faces
 
-        fpv = self.frames_per_video(split)
+        fpv = int(frames) if frames is not None else self.frames_per_video(split)
         key = (dataset, manipulation, compression, split, size, fpv)
         if key not in self._faces and manipulation != "all" and not self.per_manipulation:
-            whole = self.load(dataset, "all", compression, split, size)
+            whole = self.load(dataset, "all", compression, split, size, fpv)
             self._faces[key] = whole.select_manipulation(manipulation)
             self._skipped[key] = self._skipped[(dataset, "all", *key[2:])]
         if key not in self._faces:
@@ -119,6 +120,13 @@ class Faces:
         ``faces.frames_per_video`` (the quick profile takes one face from each of many test videos)."""
         faces = self.profile["faces"]
         return int(faces.get(f"{split}_frames_per_video", faces["frames_per_video"]))
+
+    def fit_frames_per_video(self, split: str) -> int | None:
+        """Faces per clip of a remedy's LQ ``split`` ("train" or "val") where the profile sets
+        ``faces.fit_<split>_frames_per_video`` (more fit or selection faces with the detector
+        unchanged), else None: the split's own (:meth:`frames_per_video`)."""
+        value = self.profile["faces"].get(f"fit_{split}_frames_per_video")
+        return None if value is None or int(value) == self.frames_per_video(split) else int(value)
 
     def train_faces_per_video(self, detector: str) -> int | None:
         """``train.faces_per_video`` for ``detector`` (``per_detector`` first): the detector

@@ -70,10 +70,14 @@ class Fits:
         on_test = ({"test": [spec.manipulation, spec.test_compression]}
                    if fit_flags(method)["test_time"] else {})
         # the checkpoint as the results folder stores it (relative): a moved folder's fits match
+        # fit faces other than the splits' own (faces.fit_*_frames_per_video) enter the key;
+        # absent, the key is as before (earlier fits are found again)
+        frames = {s: n for s in ("train", "val")
+                  if (n := self.faces.fit_frames_per_video(s)) is not None}
         fit_key = canonical_json({"det": stored_path(self.results, checkpoint),
                                   "cfg": cfg, "fit": spec.method_fit_compression,
                                   "manip": self.manipulation(spec), "seed": spec.method_seed,
-                                  **on_test})
+                                  **on_test, **({"frames": frames} if frames else {})})
         work = self.results / "work" / hashlib.sha256(fit_key.encode()).hexdigest()[:16]
         t = self.clock.add("faces", t)
         t_fit = time.perf_counter()
@@ -93,8 +97,9 @@ class Fits:
         fit_c, fit_manip = spec.method_fit_compression, self.manipulation(spec)
         size = self.faces.image_size(spec.detector)
         if getattr(method, "needs_fit_faces", True):
-            train_lq = self.faces.load(spec.dataset, fit_manip, fit_c, "train", size)
-            val_lq = self.faces.load(spec.dataset, fit_manip, fit_c, "val", size)
+            train_lq, val_lq = (self.faces.load(spec.dataset, fit_manip, fit_c, split, size,
+                                                self.faces.fit_frames_per_video(split))
+                                for split in ("train", "val"))
         else:  # a method that reads no faces: no LQ train/val caches are built for it
             train_lq = val_lq = test.subset(np.zeros(0, dtype=np.int64))
         if fit_manip == "all":
