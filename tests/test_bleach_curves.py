@@ -96,3 +96,33 @@ def test_the_hook_does_not_change_the_fit(toy, tmp_path) -> None:
     assert res["fit"]["best_epoch"] == facts["best_epoch"]
     assert all(torch.equal(hooked[k], ref[k]) for k in ref)
     assert [h["acc"] for h in res["history"]] == [h["acc"] for h in facts["history"]]
+
+
+def test_score_every_skips_epochs_but_keeps_the_first_and_last(toy, tmp_path) -> None:
+    det, faces = toy
+    cfg = {**CFG, "epochs": 3}
+    res = BC.bleach_curves(det, faces["train"], faces["val"], faces["test"], cfg, tmp_path / "s",
+                           torch.device("cpu"), (), n_boot=2, score_every=2)
+    assert sorted({r["epoch"] for r in res["rows"]}) == [0, 2, 3]
+    assert [h["epoch"] for h in res["history"]] == [0, 1, 2, 3]  # the loop's val keeps every epoch
+
+
+def test_reading_names_the_explanation() -> None:
+    assert BC.reading(-3.0, -5.0).startswith("objective")
+    assert BC.reading(+3.0, -5.0).startswith("scale")
+    assert BC.reading(+3.0, +2.0).startswith("helps")
+    assert BC.reading(0.2, -4.0).startswith("held-out falls")
+    assert BC.reading(0.2, 0.3) == "flat"
+
+
+def test_summary_has_a_row_per_group_with_the_kept_epoch(toy, tmp_path) -> None:
+    det, faces = toy
+    res = BC.bleach_curves(det, faces["train"], faces["val"], faces["test"], CFG, tmp_path / "m",
+                           torch.device("cpu"), ("FaceSwap", "NeuralTextures"), n_boot=2)
+    res.update(name="default_toy", detector="toy", seed=0, method_cfg=CFG, fit_kind="default",
+               n_train=len(faces["train"]))
+    md = BC.summarise([res])
+    rows = [line for line in md.splitlines()[2:] if line.startswith("| toy |")]
+    assert [r.split(" | ")[4] for r in rows] == ["all", "FaceSwap", "NeuralTextures"]
+    kept = res["selection"]["trained_only"]
+    assert all(f"| {kept} ({res['selection']['with_untrained']}) |" in r for r in rows)

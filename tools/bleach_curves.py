@@ -177,14 +177,16 @@ def groups(faces: FaceSet, manipulations: Sequence[str]) -> dict[str, np.ndarray
 def bleach_curves(detector: torch.nn.Module, train_lq: FaceSet, val_lq: FaceSet, test_lq: FaceSet,
                   method_cfg: dict[str, Any], work_dir: Path, device: torch.device,
                   manipulations: Sequence[str] = (), n_boot: int = N_BOOT,
-                  log: Callable[[str], None] | None = None,
+                  log: Callable[[str], None] | None = None, score_every: int = 1,
                   on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Fit Pixel Bleach (``method_cfg``: its keyword arguments) on ``train_lq``/``val_lq`` and
     score the offset set, LQ train, LQ val and LQ test at the untrained state and after every
     epoch. Returns ``{"rows": [...], "history": [...], "fit": {...}, "selection": {...}}``;
     a row is ``{epoch, set, group, n, acc, auc, fp, fn}`` (+ test intervals). ``on_epoch``
     gets the partial result (rows so far, ``"partial": True``) after every epoch, so that a fit
-    stopped early still leaves its curve."""
+    stopped early still leaves its curve. ``score_every``: score the four sets only at epoch 0,
+    every ``score_every``-th epoch and the last (the loop's own LQ val history keeps every
+    epoch); a long fit's scoring otherwise costs more than the fit."""
     work_dir = Path(work_dir)
     if work_dir.exists():  # a stored fit would be restored without running the loop
         shutil.rmtree(work_dir)
@@ -203,6 +205,9 @@ def bleach_curves(detector: torch.nn.Module, train_lq: FaceSet, val_lq: FaceSet,
 
     def hook(m: PixelBleach) -> None:
         epoch = epoch_counter[0]
+        if epoch % max(1, score_every) and epoch != int(cfg.get("epochs", epoch)):
+            epoch_counter[0] += 1  # not scored: the generator trajectory is unchanged
+            return
         if not offset_index:
             offset_index.append(np.load(work_dir / ARRAYS)["offset_index"])
         probs: dict[str, np.ndarray] = {}
@@ -301,6 +306,67 @@ def markdown(result: dict[str, Any], title: str) -> str:
                 + ("" if lo is None or lo != lo else f"{lo:.3f}") + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+MOVE = 1.0  # AUC points: a change smaller than this is read as "flat" in the summary's reading
+
+
+def _row(result: dict[str, Any], group: str, epoch: int, name: str) -> dict[str, Any] | None:
+    return next((r for r in result["rows"] if r["group"] == group and r["epoch"] == epoch
+                 and r["set"] == name), None)
+
+
+def reading(d_in: float, d_out: float) -> str:
+    """Which explanation a fit's AUC changes (points, kept epoch minus epoch 0) point to:
+    in-sample = all LQ train faces of the fit, held-out = LQ test (issue 32, item 2)."""
+    if d_in <= -MOVE:
+        return "objective: in-sample AUC falls"
+    if d_in >= MOVE and d_out <= -MOVE:
+        return "scale: in-sample rises, held-out falls"
+    if d_in >= MOVE and d_out >= MOVE:
+        return "helps: both rise"
+    if d_out <= -MOVE:
+        return "held-out falls, in-sample flat"
+    return "flat"
+
+
+def summarise(results: Sequence[dict[str, Any]]) -> str:
+    """One markdown row per curves result and group: AUC at epoch 0 (no bleach) and at the epoch
+    the default selection keeps (best trained epoch on LQ val), per set; the test change with its
+    95 % interval; the epoch that selection with the untrained state keeps; and the reading."""
+    head = ("| detector | seed | fit | LQ fit faces | group | offset AUC | all LQ train AUC "
+            "| LQ val AUC | LQ test AUC | test Δacc [95 %] | test ΔAUC [95 %] "
+            "| kept (with untrained) | reading |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for res in results:
+        kept = res["selection"]["trained_only"]
+        if kept is None:
+            continue
+        per_manip = res.get("fit_kind") == "per_manipulation"
+        fit = res["name"].split("_")[0] if per_manip else "default"
+        fit += f", {res['method_cfg']['epochs']} ep / batch {res['method_cfg']['batch_size']}"
+        groups = [g for g in dict.fromkeys(r["group"] for r in res["rows"])
+                  if g == "all" or not per_manip]
+        for group in groups:
+            cells, deltas = [], {}
+            for name in SETS:
+                a, b = _row(res, group, 0, name), _row(res, group, kept, name)
+                if a is None or b is None or a["auc"] is None or b["auc"] is None:
+                    cells.append("–")
+                    continue
+                deltas[name] = 100 * (b["auc"] - a["auc"])
+                cells.append(f"{100 * a['auc']:.1f} → {100 * b['auc']:.1f}")
+            t0, tk = _row(res, group, 0, "test"), _row(res, group, kept, "test")
+            if t0 is None or tk is None:
+                continue
+            d_acc = f"{100 * (tk['acc'] - t0['acc']):+.1f}{_ci(tk.get('d_acc_ci'))}"
+            d_auc = f"{deltas.get('test', float('nan')):+.1f}{_ci(tk.get('d_auc_ci'))}"
+            read = (reading(deltas["train"], deltas["test"])
+                    if "train" in deltas and "test" in deltas else "")
+            lines.append(f"| {res['detector']} | {res['seed']} | {fit} | {res['n_train']} | {group} | "
+                         + " | ".join(cells) + f" | {d_acc} | {d_auc} | {kept} "
+                         f"({res['selection']['with_untrained']}) | {read} |")
+    return "\n".join(lines) + "\n"
 
 
 # -- the published records: the held-out side only ---------------------------------------------
@@ -410,10 +476,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="score only these manipulations' test fakes (default: --manipulations)")
     p.add_argument("--device", default="auto")
     p.add_argument("--n-boot", type=int, default=N_BOOT)
+    p.add_argument("--score-every", type=int, default=None,
+                   help="score the sets at epoch 0, every Nth epoch and the last (default: every "
+                        "epoch of the default fit, every 4th of the per-manipulation fit)")
     p.add_argument("--published", default=None, metavar="RECORDS",
                    help="only summarise none vs pixel_bleach from a published records folder "
                         "(e.g. results/quick/records): the held-out side, no fit")
+    p.add_argument("--summarise", default=None, metavar="DIR",
+                   help="only summarise the curves JSON files in DIR (one row per fit and group)")
     args = p.parse_args(argv)
+    if args.summarise:
+        found = sorted(Path(args.summarise).glob("*.json"))
+        results = [r for r in (json.loads(f.read_text()) for f in found) if "rows" in r]
+        print(summarise([r for r in results if not r.get("partial")]))
+        return 0
     if args.published:
         out = Path(args.out) if args.out else Path(args.results) / "curves"
         out.mkdir(parents=True, exist_ok=True)
@@ -506,7 +582,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         result = bleach_curves(detector, train, val, test, cfg, Path(args.results) / "curves_work" / name,
                                engine.device, groups_, args.n_boot,
-                               log=lambda s: print(s, flush=True), on_epoch=write)
+                               log=lambda s: print(s, flush=True), on_epoch=write,
+                               score_every=args.score_every or (4 if args.fit == "per_manipulation" else 1))
         write(result)
         print(f"wrote {out / name}.md/json", flush=True)
     return 0
