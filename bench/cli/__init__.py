@@ -17,9 +17,7 @@ from typing import NoReturn
 from bench.cli import commands as _commands
 from bench.cli.options import context, default_results, parse_cfg_options, resolve_jobs
 from bench.cli.options import per_method_params as _method_params
-from bench.core.errors import UserError
-from bench.core.registry import PluginError, UnknownNameError
-from bench.core.store import CorruptRecordError
+from bench.core.errors import input_errors
 
 
 def command_modules() -> dict[str, ModuleType]:
@@ -62,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args._run(args)
-    except (UserError, UnknownNameError, PluginError, CorruptRecordError, FileNotFoundError) as exc:
+    except input_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)  # a user's error: one line, exit 2
         return 2
     except KeyboardInterrupt:

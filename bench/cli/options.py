@@ -204,6 +204,15 @@ def execute(args: argparse.Namespace, profile: dict[str, Any], specs: list) -> t
     return SimpleNamespace(**merged), ResultsStore(args.results)
 
 
+def exit_code(summary: Any) -> int:
+    """0: every run finished; 2: a job failed on bad input (a corrupt file, a bad value: as the
+    same error exits without ``--jobs``); 1: a job crashed."""
+    failed = getattr(summary, "failed", None) or []
+    if any(f.get("kind") == "input" for f in failed):
+        return 2
+    return 1 if failed else 0
+
+
 def names(arg: str, registry_all: list[str], what: str) -> tuple[str, ...]:
     if arg == "all":
         return tuple(registry_all)

@@ -19,6 +19,16 @@ class NonFiniteError(UserError, RuntimeError):
     """A training loss (detector, bleach, any method) became NaN or inf."""
 
 
+def input_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean bad input (one line, exit 2) rather than a bug: :class:`UserError`
+    and the registry's, store's and file system's own (an unknown name, a plug-in that does not
+    import, a corrupt record, a missing file). The command line and the job executor share it."""
+    from bench.core.registry import PluginError, UnknownNameError
+    from bench.core.store import CorruptRecordError
+
+    return (UserError, UnknownNameError, PluginError, CorruptRecordError, FileNotFoundError)
+
+
 def check_finite(value: Any, where: str, hint: str = "try a lower lr, or amp=False") -> None:
     """Raise :class:`NonFiniteError` naming ``where`` if ``value`` (a number, tensor or array) has a
     NaN or inf. ``where`` says which loop and step, e.g. ``"pixel_bleach fit, epoch 2, batch 7"``."""

@@ -50,7 +50,10 @@ class CorruptRecordError(ValueError):
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(f"corrupt run record {path}: {reason}. Inspect or delete it; "
                          "bleachbench never overwrites it by itself.")
-        self.path = path
+        self.path, self.reason = path, reason
+
+    def __reduce__(self):  # picklable across --jobs worker processes (two arguments, one message)
+        return (type(self), (self.path, self.reason))
 
 
 _SCALARS = (str, int, float, bool, type(None))

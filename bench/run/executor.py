@@ -250,8 +250,14 @@ def _absorb(merged: dict[str, Any], out: dict[str, Any]) -> None:
 
 
 def _failure(job: str, exc: BaseException, log: str) -> dict[str, str]:
+    """A failed job as the summary lists it; ``kind`` "input" for bad input
+    (:func:`~bench.core.errors.input_errors`: the command exits 2, as without ``--jobs``), else
+    "crash"."""
+    from bench.core.errors import input_errors
+
     last = str(exc).strip().splitlines()[-1:] or [type(exc).__name__]
-    return {"job": job, "error": last[0], "log": log}
+    return {"job": job, "error": last[0], "log": log,
+            "kind": "input" if isinstance(exc, input_errors()) else "crash"}
 
 
 def _finished(merged: dict[str, Any]) -> dict[str, Any]:

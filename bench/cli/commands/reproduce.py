@@ -11,6 +11,7 @@ from bench.cli.options import (
     add_executor,
     context,
     execute,
+    exit_code,
     figures_and_report,
     named_tables,
     print_summary,
@@ -45,4 +46,4 @@ def run(args: argparse.Namespace) -> int:
     if args.name == "all":  # and what a reader looks at: the figures and the results page
         written += figures_and_report(args, ctx, tables)
     print_summary(summary, written, started)
-    return 1 if getattr(summary, "failed", None) else 0
+    return exit_code(summary)

@@ -11,6 +11,7 @@ from bench.cli.options import (
     add_executor,
     context,
     execute,
+    exit_code,
     print_summary,
     write_tables,
 )
@@ -43,4 +44,4 @@ def run(args: argparse.Namespace) -> int:
     summary, store = execute(args, profile, experiment.specs(ctx))
     written = write_tables(experiment.tables(), ctx, store, args.results / "tables")
     print_summary(summary, written, started)
-    return 1 if getattr(summary, "failed", None) else 0
+    return exit_code(summary)
