@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 CODE = """
 import sys
 import datasets
@@ -28,6 +30,7 @@ sys.exit(code)
 """
 
 
+@pytest.mark.slow
 def test_a_package_named_datasets_does_not_clash(tmp_path: Path) -> None:
     hf = tmp_path / "site" / "datasets"
     hf.mkdir(parents=True)

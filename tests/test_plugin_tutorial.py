@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 TUTORIAL_COMMANDS = [
     "python -m bench list methods --plugin blur_select.py",
@@ -23,6 +25,7 @@ TUTORIAL_COMMANDS = [
 ]
 
 
+@pytest.mark.slow
 def test_tutorial_plugin_file_runs_from_a_temporary_folder(tmp_path: Path) -> None:
     shutil.copy(REPO / "examples" / "blur_select.py", tmp_path / "blur_select.py")
     env = {**os.environ, "PYTHONPATH": str(REPO)}  # the code under test, not another install
