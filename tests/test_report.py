@@ -64,7 +64,7 @@ def test_report_has_every_table_figure_and_run(smoke_report):
     assert {"sweep_tiny_FaceSwap"} <= {img["alt"].split(",")[0] for img in dom.images} | {
         Path(p).stem for p in os.listdir(smoke_report / "figures")}
     record = json.loads((smoke_report / "runs" / f"{runs[0]}.json").read_text())
-    assert record["versions"]["torch"] in html and "configuration (profile" in html
+    assert record["versions"]["torch"] in html and "configuration (as the run resolved it)" in html
     assert "6 unaggregated rows" in html  # the sweep's CSV
 
 
