@@ -74,3 +74,20 @@ def test_select_untrained_keeps_no_bleach_when_nothing_is_wrong(toy, tmp_path) -
     assert facts["best_epoch"] == -1
     x = clean["test"].tensors(slice(0, 16))[0]
     assert torch.equal(method.bleaches(x), torch.zeros_like(x))
+
+
+def test_controls_command_fits_with_the_method_options(tmp_path) -> None:
+    """``--cfg-options method.*`` reaches the control's fit (it was silently dropped), and the
+    table says which options it ran with."""
+    import json
+
+    from bench.cli import main
+
+    code = main(["controls", "--profile", "smoke", "--detector", "tiny",
+                 "--remedies", "pixel_bleach (reread)", "--cfg-options", "method.epochs=3",
+                 "--results", str(tmp_path), "--quiet"])
+    assert code in (0, 1)  # the smoke detector is at chance on LQ: its controls may fail
+    rows = json.loads((tmp_path / "tables" / "controls.json").read_text())
+    row = next(r for r in rows if r.get("remedy") == "pixel_bleach (reread)")
+    assert row["epochs_run"] == 3
+    assert "pixel_bleach with epochs=3" in (tmp_path / "tables" / "controls.md").read_text()

@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
                 cfg = engine.method_cfg(replace(spec, method=name))
                 if "progress" in C.signature_names(resolve(METHODS, name)):
                     cfg["progress"] = not args.quiet
-                return build(METHODS, {**cfg, **options})
+                # --cfg-options method.*: the method's own keys, then the control's (its reading)
+                return build(METHODS, {**cfg, **ctx.method_params.get(name, {}), **options})
 
             got = K.run_controls(picked, make, detector, clean, engine.device, seed=seed,
                                  detector_training=lambda s=spec: engine.detector_training_set(
@@ -95,7 +96,11 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     head = (f"Positive controls (`python -m bench controls`), profile {ctx.profile}, "
             f"detectors {','.join(detectors)}, seeds {','.join(map(str, seeds))}, "
-            f"LQ {ctx.test_compression}; pass = recovers >= {100 * K.PASS_FRACTION:.0f} %.\n\n")
+            f"LQ {ctx.test_compression}; pass = recovers >= {100 * K.PASS_FRACTION:.0f} %."
+            + "".join(f" {m} with {', '.join(f'{k}={v}' for k, v in p.items())}."
+                      for m, p in ctx.method_params.items()
+                      if p and any(c.method == m for c in picked))
+            + "\n\n")
     out.write_text(head + K.markdown(rows))
     out.with_suffix(".json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
     print(K.markdown(rows))
