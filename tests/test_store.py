@@ -71,6 +71,15 @@ def test_corrupt_record_is_reported_by_path_never_overwritten(tmp_path):
     assert p.read_text() == '{"spec": {"dataset": '
 
 
+def test_a_killed_writers_temp_file_is_not_read_as_a_record(tmp_path):
+    """A process killed inside an atomic write leaves ``.<name>.<random>.tmp.json`` in runs/; the
+    rerun must not take it for a corrupt record (tests/test_executor.py's killed run hit this)."""
+    store = ResultsStore(tmp_path)
+    store.runs_dir.mkdir(parents=True)
+    (store.runs_dir / ".none-tiny-FaceSwap-c23-0123.json.ab12cd.tmp.json").write_text("")
+    assert store.record_paths() == [] and list(store.records()) == []
+
+
 def test_arrays_saved_beside_the_record_and_loadable(tmp_path):
     import numpy as np
 

@@ -388,7 +388,7 @@ def print_summary(summary: Any, written: list[Path], started: float) -> None:
 
 def warn_if_empty(store: ResultsStore) -> None:
     """Say so when a command that only reads records finds none (a mistyped ``--results``)."""
-    if next(iter(store.runs_dir.glob("*.json")), None) is None:
+    if not store.record_paths():
         print(f"note: no run records in {store.runs_dir} (a results folder holds them under runs/ "
               "or records/); every cell will be empty", file=sys.stderr)
 

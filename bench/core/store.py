@@ -360,11 +360,16 @@ class ResultsStore:
             raise CorruptRecordError(path, problem)
         return record
 
+    def record_paths(self) -> list[Path]:
+        """The record files, sorted: ``runs/*.json`` without the hidden ones (an atomic write's
+        temp file, ``.<name>.<random>.tmp.json``, that a killed process left behind)."""
+        if not self.runs_dir.is_dir():
+            return []
+        return sorted(p for p in self.runs_dir.glob("*.json") if not p.name.startswith("."))
+
     def records(self) -> Iterator[dict[str, Any]]:
         """Every record; raises :class:`CorruptRecordError` naming the first bad file."""
-        if not self.runs_dir.exists():
-            return
-        for path in sorted(self.runs_dir.glob("*.json")):
+        for path in self.record_paths():
             yield self._read(path)
 
     def index(self) -> dict[RunSpec, dict[str, Any]]:

@@ -219,7 +219,7 @@ def _store(path: Path, what: str) -> ResultsStore:
     if not path.is_dir():
         raise VerifyInputError(f"{what}: {path} is not a folder")
     store = ResultsStore(path)
-    if not store.runs_dir.is_dir() or next(iter(store.runs_dir.glob("*.json")), None) is None:
+    if not store.record_paths():
         raise VerifyInputError(f"{what}: no run records in {store.runs_dir}")
     return store
 
