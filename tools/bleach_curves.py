@@ -514,8 +514,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(md)
         return 0
 
-    import copy
-
     from bench.core.profiles import get_profile
     from bench.core.spec import RunSpec
     from bench.run.engine import Engine, balance_classes
@@ -531,11 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    seed=args.seed)
     detector, info = engine.detector(spec)
     size = engine.image_size(args.detector)
-    face_engine = engine
-    if args.train_frames is not None:
-        bigger = copy.deepcopy(profile)
-        bigger["faces"]["train_frames_per_video"] = int(args.train_frames)
-        face_engine = Engine(bigger, args.results, device=args.device, progress=False)
+    frames = args.train_frames  # more LQ fit faces, the detector unchanged (None: the split's)
     cfg = engine.method_cfg(spec)
     cfg["variant"] = args.variant
     cfg["progress"] = False
@@ -555,12 +549,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         tag += f"_trainframes{args.train_frames}"
     fits: list[tuple[str, FaceSet, FaceSet, FaceSet, list[str]]] = []
     if args.fit == "default":
-        train = balance_classes(face_engine.faces(ds, "all", lq, "train", size), args.seed)
+        train = balance_classes(engine.faces(ds, "all", lq, "train", size, frames), args.seed)
         val = balance_classes(engine.faces(ds, "all", lq, "val", size), args.seed)
         fits.append((f"default_{tag}", train, val, test_all, manips))
     else:
         for m in manips:
-            fits.append((f"{m}_{tag}", face_engine.faces(ds, m, lq, "train", size),
+            fits.append((f"{m}_{tag}", engine.faces(ds, m, lq, "train", size, frames),
                          engine.faces(ds, m, lq, "val", size), test_all.select_manipulation(m), [m]))
     for name, train, val, test, groups_ in fits:
         print(f"{name}: train {len(train)}, val {len(val)}, test {len(test)} faces; cfg {cfg}",

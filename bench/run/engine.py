@@ -96,8 +96,9 @@ class Engine:
         return self.facesets.dataset_kwargs(name)
 
     def faces(self, dataset: str, manipulation: str, compression: str, split: str,
-              size: int) -> FaceSet:
-        return self.facesets.load(dataset, manipulation, compression, split, size)
+              size: int, frames: int | None = None) -> FaceSet:
+        """The faces of one cache; ``frames``: faces per clip (default: the split's)."""
+        return self.facesets.load(dataset, manipulation, compression, split, size, frames)
 
     def skipped(self, spec: RunSpec, compression: str, split: str, size: int) -> dict[str, int]:
         return self.facesets.skipped(spec, compression, split, size)
