@@ -245,3 +245,22 @@ def test_report_shows_ffpp_headroom_beside_the_oracle_gain(store):
     cell = {(r[0], r[1]): r for r in rows[2:]}
     assert cell[("Xception", "FaceSwap")][col - 1: col + 1] == ["0.2", "5.1 [2.1, 8.1]"]
     assert cell[("mesoinception4", "FaceSwap")][col] == "–"  # a name the paper does not use
+
+
+def test_pooled_detector_is_judged_on_the_mean_headroom():
+    """One detector for every manipulation scores one real set, so FF++'s per-manipulation
+    pattern is out of its reach; the default judges the mean gain against FF++'s mean."""
+    ref = ffpp_headroom()
+    mean = float(np.mean([ref[("xception", m)] for m in MANIPS]))
+    uneven = {"FaceSwap": 0.0, "Face2Face": 0.0, "Deepfakes": 2 * mean, "NeuralTextures": 2 * mean}
+    pooled = next(k for k in check(cells_with_gains("xception", uneven), pooled=True)
+                  if "FF++'s mean headroom" in k.target)
+    assert pooled.holds is True and f"vs FF++ {mean:.1f}" in pooled.measured
+    assert headroom_check(cells_with_gains("xception", uneven)).holds is False  # cell by cell
+    flat = check(cells_with_gains("xception", dict.fromkeys(MANIPS, 0.0)), pooled=True)
+    assert next(k for k in flat if "mean headroom" in k.target).holds is False
+    strict = check(cells_with_gains("xception", uneven), {**TARGETS, "headroom_pooled": "per_manipulation"},
+                   pooled=True)
+    assert next(k for k in strict if "FF++'s headroom band" in k.target).holds is False
+    with pytest.raises(ValueError, match="headroom_pooled"):
+        check(cells_with_gains("xception", uneven), {**TARGETS, "headroom_pooled": "median"}, pooled=True)

@@ -12,6 +12,7 @@ from bench.core.recalibration import (
     dprime_from_auc,
     ffpp_headroom_targets,
     headroom_band,
+    implied_fp_rates,
     recalibration_diagnostic,
     threshold_headroom,
 )
@@ -185,3 +186,35 @@ def test_paper_targets_shape(published_csv):
     assert xf.recalibration_part == pytest.approx(5.1, abs=0.3)
     assert xf.recalibration_part + xf.ranking_part == pytest.approx(xf.gain)
     assert none.none_headroom.isna().all()  # diagnostic only on the remedy rows
+
+
+# --- where the real faces sit: one real set or one per manipulation --------------------------
+
+@pytest.mark.parametrize("acc, auc", [(0.7095, 0.8414), (0.5286, 0.7538), (0.6299, 0.7241)])
+def test_implied_fp_rates_give_back_the_accuracy(acc, auc):
+    d = dprime_from_auc(auc)
+    rates = implied_fp_rates(acc, auc)
+    assert rates[0] < rates[1]  # the FN-heavy and the FP-heavy placement
+    for fp in rates:
+        mu = norm.ppf(fp)  # real scores N(mu, 1), fakes N(mu + d', 1), threshold 0
+        assert (norm.sf(mu) + norm.cdf(mu + d)) / 2 == pytest.approx(acc, abs=1e-9)
+
+
+def test_implied_fp_rates_at_or_above_the_best_and_at_chance():
+    d = dprime_from_auc(0.9)
+    above = best_threshold_accuracy(0.9) + 0.01  # the model's best is exceeded: its best placement
+    assert implied_fp_rates(above, 0.9) == pytest.approx((norm.cdf(-d / 2),) * 2)
+    assert all(math.isnan(v) for v in implied_fp_rates(0.5, 0.5))
+    assert all(math.isnan(v) for v in implied_fp_rates(float("nan"), 0.8))
+    with pytest.raises(ValueError, match="acc must be in"):
+        implied_fp_rates(70.0, 0.8)
+
+
+def test_ffpp_rows_need_one_real_set_per_manipulation(published_csv):
+    """Why a pooled detector is judged on the mean headroom (bench/report/calibration.py): no one
+    FP rate fits Xception's Face2Face and Deepfakes rows of Table III."""
+    df = ffpp_headroom_targets(published_csv)
+    rows = {r.manipulation: r for r in df[(df.method == "none") & (df.detector == "xception")].itertuples()}
+    f2f = implied_fp_rates(rows["Face2Face"].acc / 100, rows["Face2Face"].auc / 100)
+    df_ = implied_fp_rates(rows["Deepfakes"].acc / 100, rows["Deepfakes"].auc / 100)
+    assert f2f[0] < 0.01 and f2f[1] > 0.9 and 0.1 < df_[0] == df_[1] < 0.2

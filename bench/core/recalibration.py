@@ -58,6 +58,7 @@ __all__ = [
     "ffpp_headroom_targets",
     "headroom_band",
     "headroom_markdown",
+    "implied_fp_rates",
     "recalibration_diagnostic",
     "threshold_headroom",
 ]
@@ -193,6 +194,39 @@ def recalibration_diagnostic(remedy_acc, remedy_auc, none_acc, none_auc, prior: 
         "recalibration_share": recal / gain if gain > 0 else math.nan,
         "within_recalibration": bool(gain <= none_headroom),
     }
+
+
+def implied_fp_rates(acc, auc) -> tuple[float, float]:
+    """The false-positive rates (fractions) a balanced cell with this accuracy and AUC allows.
+
+    Under the model, with real scores N(mu, 1), fake scores N(mu + d', 1) and the detector's
+    threshold at 0, FP = Phi(mu) and accuracy = (1 - Phi(mu) + Phi(mu + d')) / 2. Two values of
+    mu give ``acc`` (mirror images about the best threshold, mu = -d'/2): returns their FP rates,
+    (FN-heavy, FP-heavy). A cell at or above the model's best accuracy for its AUC (negative
+    headroom) gives the best threshold's FP rate, Phi(-d'/2), twice.
+
+    What it is for: a detector trained on all manipulations together scores *one* real test set,
+    so its real faces have one FP rate across the manipulations' cells. Cells whose allowed FP
+    rates do not meet cannot come from one such detector (docs/calibration.md).
+    """
+    a = float(_fractions(acc, "acc"))
+    u = float(_fractions(auc, "auc"))
+    if math.isnan(a) or math.isnan(u) or u <= 0.5:
+        return (math.nan, math.nan)
+    d = math.sqrt(2.0) * norm.ppf(u) if u < 1.0 else 12.0
+    best_mu = -d / 2.0
+
+    def excess(mu: float) -> float:
+        return (norm.sf(mu) + norm.cdf(mu + d)) / 2.0 - a
+
+    if excess(best_mu) <= 0.0:
+        fp = float(norm.cdf(best_mu))
+        return (fp, fp)
+    from scipy.optimize import brentq
+
+    lo = brentq(excess, best_mu - 40.0, best_mu)
+    hi = brentq(excess, best_mu, best_mu + 40.0)
+    return (float(norm.cdf(lo)), float(norm.cdf(hi)))
 
 
 def headroom_band(target, rel: float = 0.5, abs: float = 3.0) -> tuple[float, float]:  # noqa: A002

@@ -38,6 +38,18 @@ Table III ``none`` row of the same detector and manipulation
 target is reproducible). It must hold on ``TARGETS["headroom_min_manipulations"]`` cells, or
 on every cell that has an FF++ value if fewer do; a cell without one (a number missing in the
 paper, a detector the paper does not test) is not judged.
+
+That per-manipulation pattern belongs to FF++'s protocol, one detector per manipulation (the
+``paper`` profile's ``detector_per_manipulation``). A detector trained on all four together (the
+``quick`` default) scores one real test set, so its real faces have one false-positive rate in
+all four cells, and FF++'s rows do not allow one: Xception's Face2Face row (52.9 % accuracy at
+AUC 75.4) needs real FP near 1 % or 94 %, its Deepfakes row (87.0 at 93.9) near 14 %, FaceSwap 8
+or 50 %, NeuralTextures 13 or 61 % (:func:`bench.core.recalibration.implied_fp_rates`). No
+renderer gives one detector those four cells. So for a pooled detector
+(``TARGETS["headroom_pooled"]``, default ``"mean"``) the target is the *mean* oracle gain over
+the manipulations FF++ has values for, within the band around FF++'s mean headroom: the same
+amount of threshold headroom, spread as one real set allows; ``"per_manipulation"`` judges it
+cell by cell anyway.
 """
 
 from __future__ import annotations
@@ -75,6 +87,9 @@ TARGETS: dict[str, Any] = {
     "ffpp_headroom": True,  # judge it (False: leave the check out)
     "headroom_band": (0.5, 3.0),  # (rel, abs): FF++'s value +/- max(rel * value, abs) points
     "headroom_min_manipulations": 3,  # ... on this many (at most the cells FF++ has a value for)
+    # one detector for all manipulations (one real set): "mean" gain against FF++'s mean headroom,
+    # or "per_manipulation" (FF++'s per-cell pattern, which one real set cannot reach)
+    "headroom_pooled": "mean",
 }
 
 
@@ -204,10 +219,12 @@ def _judge(detector: str, cells: list[CellFacts], name: str, test: Any, need: in
 
 
 def check(cells: list[CellFacts], targets: dict[str, Any] = TARGETS,
-          ffpp: Mapping[tuple[str, str], float] | None = None) -> list[Check]:
+          ffpp: Mapping[tuple[str, str], float] | None = None, pooled: bool = False) -> list[Check]:
     """Every target of ``targets`` judged for each detector in ``cells``. The C40 targets
     apply to a detector only if it reached the C23 bar (else they are not judged). ``ffpp``:
-    FF++'s headroom per (detector, manipulation), default :func:`ffpp_headroom`."""
+    FF++'s headroom per (detector, manipulation), default :func:`ffpp_headroom`. ``pooled``:
+    one detector scored every manipulation (the headroom target follows
+    ``targets["headroom_pooled"]``)."""
     t = targets
     if t.get("ffpp_headroom") and ffpp is None:
         ffpp = ffpp_headroom()
@@ -238,8 +255,37 @@ def check(cells: list[CellFacts], targets: dict[str, Any] = TARGETS,
             _ordering(d, mine, t, gate),
         ]
         if t.get("ffpp_headroom"):
-            out.append(_headroom(d, mine, t, gate, ffpp))
+            mode = t.get("headroom_pooled", "mean") if pooled else "per_manipulation"
+            if mode not in ("mean", "per_manipulation"):
+                raise ValueError("calibration TARGETS['headroom_pooled'] must be 'mean' or "
+                                 f"'per_manipulation', got {mode!r}")
+            judge = _headroom_mean if mode == "mean" else _headroom
+            out.append(judge(d, mine, t, gate, ffpp))
     return out
+
+
+def _headroom_mean(detector: str, cells: list[CellFacts], t: dict[str, Any], c23_ok: bool,
+                   ffpp: Mapping[tuple[str, str], float]) -> Check:
+    """A pooled detector's mean oracle-threshold gain within the band around FF++'s mean
+    headroom, over the manipulations FF++ has a value for (issue 32, item 3; module docstring)."""
+    rel, floor = t["headroom_band"]
+    have = [c for c in cells if not math.isnan(ffpp.get((detector, c.manipulation), math.nan))]
+    name = (f"mean oracle-threshold gain in FF++'s mean headroom band (± max({100 * rel:g} %, "
+            f"{floor:g} points); one detector for all manipulations)")
+    if not have:
+        return Check(detector, name, "no FF++ reference for this detector", None)
+    if not c23_ok:
+        return Check(detector, name, "C23 bar not reached", None)
+    gains = [c.oracle_gain for c in have]
+    if any(g is None for g in gains):
+        return Check(detector, name, f"{sum(g is not None for g in gains)} of {len(have)} cells "
+                     "measured", None)
+    target = float(np.mean([ffpp[(detector, c.manipulation)] for c in have]))
+    lo, hi = headroom_band(target, rel, floor)
+    mean = float(np.mean(gains))
+    detail = ", ".join(f"{c.manipulation} {_num(c.oracle_gain)}" for c in have)
+    return Check(detector, name, f"mean {mean:.1f} ({detail}) vs FF++ {target:.1f} "
+                 f"[{lo:.1f}, {hi:.1f}]", lo <= mean <= hi)
 
 
 def _headroom(detector: str, cells: list[CellFacts], t: dict[str, Any], c23_ok: bool,
@@ -370,8 +416,10 @@ def _ffpp_cell(ffpp: Mapping[tuple[str, str], float], c: CellFacts,
     return DASH if ref is None else f"{ref[0]:.1f} [{ref[1]:.1f}, {ref[2]:.1f}]"
 
 
-def report(records: RecordSet, ctx: GridContext, targets: dict[str, Any] = TARGETS) -> tuple[str, list[Check]]:
-    """The calibration report (markdown) for every seed of ``ctx``, and all its checks."""
+def report(records: RecordSet, ctx: GridContext, targets: dict[str, Any] = TARGETS,
+           pooled: bool = False) -> tuple[str, list[Check]]:
+    """The calibration report (markdown) for every seed of ``ctx``, and all its checks
+    (``pooled``: one detector scored all manipulations, see :func:`check`)."""
     import pandas as pd
 
     ffpp = ffpp_headroom()
@@ -399,7 +447,7 @@ def report(records: RecordSet, ctx: GridContext, targets: dict[str, Any] = TARGE
             "FF++ headroom [band]": _ffpp_cell(ffpp, c, band),
             "Acc drop": _num(c.acc_drop), "AUC drop": _num(c.auc_drop),
         } for c in cells]
-        checks = check(cells, targets, ffpp)
+        checks = check(cells, targets, ffpp, pooled)
         all_checks += checks
         held = sum(1 for k in checks if k.holds)
         judged = sum(1 for k in checks if k.holds is not None)
@@ -442,13 +490,13 @@ class Everywhere:
 
 
 def across(sets: list[tuple[str, RecordSet]], ctx: GridContext,
-           targets: dict[str, Any] = TARGETS) -> list[Everywhere]:
+           targets: dict[str, Any] = TARGETS, pooled: bool = False) -> list[Everywhere]:
     """Every target of every detector judged in every seed of ``ctx`` in every named record set
     (``(name, records)``: this machine's folder, an emulated host's, ...) (issue 29, item 5)."""
     out: dict[tuple[str, str], Everywhere] = {}
     for name, records in sets:
         for seed in ctx.seed_list():
-            for k in check(gather(records, ctx, seed), targets):
+            for k in check(gather(records, ctx, seed), targets, pooled=pooled):
                 row = out.setdefault((k.detector, k.target), Everywhere(k.detector, k.target))
                 where = f"{name} seed {seed}"
                 {True: row.held, False: row.failed, None: row.not_judged}[k.holds].append(where)

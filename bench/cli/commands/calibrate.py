@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.cli.options import add_axes, add_common, context, warn_if_empty
+from bench.core.config import detector_per_manipulation
 from bench.core.registry import load_plugins
 from bench.core.store import ResultsStore
 from bench.report.tables import RecordSet
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     ctx, profile = context(args)
     store = ResultsStore(args.results)
     warn_if_empty(store)
-    text, checks = report(RecordSet(store.index(), store), ctx)
+    pooled = not detector_per_manipulation(profile)
+    text, checks = report(RecordSet(store.index(), store), ctx, pooled=pooled)
     if args.cues:
         from bench.run.engine import Engine
         from bleachbench.datasets.cue_survival import cue_survival, markdown
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             other = ResultsStore(folder)
             warn_if_empty(other)
             sets.append((str(folder), RecordSet(other.index(), other)))
-        rows = across(sets, ctx)
+        rows = across(sets, ctx, pooled=pooled)
         text += across_markdown(rows, [n for n, _ in sets], ctx.seed_list())
         if args.strict and any(r.holds is False for r in rows):
             checks = checks + [Check(r.detector, r.target, r.line, False)
