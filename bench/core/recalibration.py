@@ -335,13 +335,22 @@ def _signed(x) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:+.1f}"
 
 
+def _fp_pair(acc, auc) -> str:
+    """The real FP rates (percent) a row allows, "8 or 50" (one value at the best threshold)."""
+    if math.isnan(acc) or math.isnan(auc):
+        return "–"
+    lo, hi = (100.0 * v for v in implied_fp_rates(acc / 100.0, auc / 100.0))
+    return f"{lo:.0f}" if round(lo) == round(hi) else f"{lo:.0f} or {hi:.0f}"
+
+
 def headroom_markdown(df) -> str:
-    """The docs' two Markdown tables from ``ffpp_headroom_targets(...)``: targets, then diagnostic."""
-    lines = ["| Detector | Manipulation | Acc | AUC | Best-threshold acc | Headroom |",
-             "|---|---|---:|---:|---:|---:|"]
+    """The docs' two Markdown tables from ``ffpp_headroom_targets(...)``: targets (with the real
+    FP rates each row allows, :func:`implied_fp_rates`), then the remedy cells' diagnostic."""
+    lines = ["| Detector | Manipulation | Acc | AUC | Best-threshold acc | Headroom | Real FP it allows |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for r in df[df.method == "none"].itertuples():
         lines.append(f"| {r.detector} | {r.manipulation} | {_f(r.acc)} | {_f(r.auc)} | "
-                     f"{_f(r.best_acc)} | {_f(r.headroom)} |")
+                     f"{_f(r.best_acc)} | {_f(r.headroom)} | {_fp_pair(r.acc, r.auc)} |")
     lines += ["", "| Detector | Manipulation | Acc none → bleach | AUC none → bleach | Gain | "
                   "Headroom of none | Recalibration part | Ranking part | Bleach − best threshold on none | "
                   "Best acc at bleach AUC | Bleach − its best |",
