@@ -69,7 +69,8 @@ REGISTRIES: dict[str, Registry] = {
 }
 
 BUILTIN_PACKAGES = ("bleachbench.datasets", "bleachbench.detectors", "bleachbench.methods",
-                    "bench.report.tables", "bench.report.table_remedies", "bench.report.experiments")
+                    "bench.report.tables", "bench.report.table_remedies", "bench.report.table_recalibration",
+                    "bench.report.experiments")
 ENTRY_POINT_GROUP = "bench.plugins"
 
 

@@ -328,6 +328,10 @@ class Table:
         """The paper's numbers in the same layout, or None."""
         return None
 
+    def cell_note(self, ctx: GridContext, fmt: str) -> str | None:
+        """What the cells are, for the caption; None: intervals and stars (:func:`error_bar_note`)."""
+        return None
+
     @property
     def file_stem(self) -> str:
         """The file its rendering is written to (no suffix): the name, plus the methods when a
@@ -426,8 +430,9 @@ def render(table: Table, records: dict[RunSpec, dict[str, Any]], ctx: GridContex
              f"{len(grid) - missing} of {len(grid)} runs present"
              + (f", {missing} missing (shown as {DASH})" if missing else "") + ". "
              # a table of `none` runs only (Table I) is not about fits: its note is the one-fit one
-             + error_bar_note(ctx if any(s.method != "none" for s in grid)
-                              else replace(ctx, fit_seeds=()), fmt))
+             + (table.cell_note(ctx, fmt)
+                or error_bar_note(ctx if any(s.method != "none" for s in grid)
+                                  else replace(ctx, fit_seeds=()), fmt)))
     ref_note = (f"Published numbers from the paper ({table.reference_data}, reference only, "
                 f"not comparable to {ctx.dataset} data).")
     if fmt == "md":
