@@ -127,22 +127,38 @@ SINGLE_FIT_NOTE = ("one fit per cell: the difference's interval is over test vid
 
 
 def test_cells_show_intervals_and_marks_in_md_and_latex(tmp_path):
-    # three fits of the bleach on one detector, each fixing about 30 % of the faces: a large,
-    # consistent shift is significant over fits and videos (bench/core/verdict.py)
+    # three fits of the bleach on each of two detector seeds, each fixing about 30 % of the
+    # faces: a large, consistent shift is significant over fits and videos (bench/core/verdict.py)
     ctx = GridContext(detectors=("xception",), manipulations=("FaceSwap", "Face2Face"),
-                      fit_seeds=(0, 1, 2))
+                      seeds=(0, 1), fit_seeds=(0, 1, 2))
     store = _store_with_arrays(tmp_path, ctx, lift=0.3)
     table = get_table("main")
     r = render(table, store.index(), ctx, "md", store=store)
-    assert r.n_runs == 8 and r.n_missing == 0  # 2 none + 2 x 3 bleach fits
+    assert r.n_runs == 16 and r.n_missing == 0  # 2 seeds x (2 none + 2 x 3 bleach fits)
     ours = r.text.split("Published")[0]
-    assert " ±" in ours and "over its 3 fits" in ours and "fit seeds 0, 1, 2" in ours
+    assert " ±" in ours and "over its 6 fits" in ours and "fit seeds 0, 1, 2" in ours
     assert "over fits and test videos together" in ours and SINGLE_FIT_NOTE not in ours
     rows = [line for line in ours.splitlines() if line.startswith("| Xception")]
     none_row, bleach_row = rows
     assert "*" not in none_row and bleach_row.count("*") == 4  # every Acc and AUC cell
+    assert "†" not in ours
     tex = render(table, store.index(), ctx, "latex", store=store).text
     assert "\\pm" in tex and "^{*}" in tex and "±" not in tex
+
+
+def test_one_trained_detector_marks_its_verdicts_as_conditional(tmp_path):
+    """Several fits on one detector seed: the same test, conditional on that trained detector
+    (another seed or machine trains another one), marked † and never *."""
+    ctx = GridContext(detectors=("xception",), manipulations=("FaceSwap", "Face2Face"),
+                      fit_seeds=(0, 1, 2))
+    store = _store_with_arrays(tmp_path, ctx, lift=0.3)
+    table = get_table("main")
+    ours = render(table, store.index(), ctx, "md", store=store).text.split("Published")[0]
+    assert "over its 3 fits" in ours and "conditional on this one trained detector" in ours
+    none_row, bleach_row = [line for line in ours.splitlines() if line.startswith("| Xception")]
+    assert "*" not in bleach_row and bleach_row.count("†") == 4 and "†" not in none_row
+    tex = render(table, store.index(), ctx, "latex", store=store).text
+    assert "^{\\dagger}" in tex and "^{*}" not in tex and "†" not in tex
 
 
 def test_fits_that_disagree_in_sign_are_not_marked(tmp_path):

@@ -13,7 +13,15 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from bench.core.verdict import AUC, FitCell, Verdict, accuracy, auc, hierarchical_paired_bootstrap
+from bench.core.verdict import (
+    AUC,
+    CONDITIONAL_MARK,
+    FitCell,
+    Verdict,
+    accuracy,
+    auc,
+    hierarchical_paired_bootstrap,
+)
 
 MU = 0.67  # `none`'s logit margin: accuracy Phi(0.67) ~ 75 %
 ACC0 = float(norm.cdf(MU))
@@ -97,7 +105,19 @@ def test_a_real_shift_of_the_remedys_scores_is_detected_both_ways():
                                                   level=level)
                 assert v.significant is True, (shift, metric, level, v)
                 assert np.sign(v.diff) == sign and np.sign(v.ci[0]) == np.sign(v.ci[1]) == sign
-                assert v.p_value < 0.05 and v.mark == "*"
+                assert v.p_value < 0.05 and v.mark == CONDITIONAL_MARK  # one detector
+
+
+def test_the_star_needs_several_detector_seeds():
+    """The same strong shift over the fits of one detector is marked † (conditional on that
+    trained detector); over fits grouped by two detector seeds it is starred."""
+    rng = np.random.default_rng(5)
+    fits, none, label, video = _face_cell(rng, n_fits=4, shift=1.5)
+    one = hierarchical_paired_bootstrap(fits, none, label, video, "acc", 300, seed=0)
+    two = hierarchical_paired_bootstrap(fits, [none, none], label, video, "acc", 300, seed=0,
+                                        groups=[0, 0, 1, 1])
+    assert one.significant and one.n_groups == 1 and one.mark == CONDITIONAL_MARK
+    assert two.significant and two.n_groups == 2 and two.mark == "*"
 
 
 def test_fit_noise_larger_than_the_effect_is_not_starred():

@@ -11,7 +11,7 @@ from bench.cli import main
 from bench.cli.commands.verify import manifest_commands
 from bench.core.metrics import compute_metrics
 from bench.core.store import ResultsStore
-from bench.report.verify import compare
+from bench.report.verify import cell_name, compare
 
 
 @pytest.fixture(scope="module")
@@ -26,35 +26,43 @@ def test_a_set_verified_against_itself_passes(smoke_set, capsys):
     capsys.readouterr()
     assert main(["verify", "--results", str(smoke_set), "--against", str(smoke_set)]) == 0
     out = capsys.readouterr().out
-    assert "**PASS**" in out and "2 of 2 verdicts identical" in out
+    assert "**PASS**" in out and "`none` accuracy moved 0.0 points on average" in out
+    # one detector seed: its verdicts are conditional on that detector, reported, not judged
+    assert "no verdict over several detector seeds" in out and "2 of 2 identical" in out
     text = (smoke_set / "tables" / "verify.md").read_text()
     assert "cells compared (accuracy and AUC, frame level): 6" in text
     figures = json.loads((smoke_set / "tables" / "verify.json").read_text())
     assert figures["passed"] and figures["cells_inside_intervals"] == 6
+    assert figures["conditional_compared"] == 2 and figures["verdicts_compared"] == 0
 
 
-def test_a_perturbed_record_fails_and_is_named(smoke_set, tmp_path, capsys):
-    theirs = tmp_path / "published"
-    shutil.copytree(smoke_set / "runs", theirs / "records")
-    store = ResultsStore(theirs)
-    path = next(store.runs_dir.glob("pixel_bleach-tiny-FaceSwap-c40-*.json"))
+def _rewrite(store: ResultsStore, path, prob) -> None:
+    """Replace one stored run's per-face probabilities (and its metrics)."""
     record = json.loads(path.read_text())
     arrays = store.arrays(record)
-    mine = compare(smoke_set, smoke_set)
-    acc = next(v for v in mine.verdicts if v.metric == "acc")
-    # The opposite of this machine's accuracy verdict: every face right, or every face wrong.
-    label = arrays["label"].astype(np.float32)
-    arrays["prob"] = label if acc.mine.startswith("-") else 1.0 - label
+    arrays["prob"] = np.asarray(prob, dtype=np.float32)
     np.savez(path.with_suffix(".npz"), **arrays)
     record["metrics"] = compute_metrics(arrays["label"], arrays["prob"], arrays["video"])
     path.write_text(json.dumps(record))
 
+
+def test_moved_detectors_fail_and_say_how_far(smoke_set, tmp_path, capsys):
+    """The `none` cells check the data and the detectors: a C40 `none` run that calls every
+    face wrong moves their accuracy far beyond the allowed 3 points on average."""
+    theirs = tmp_path / "published"
+    shutil.copytree(smoke_set / "runs", theirs / "records")
+    store = ResultsStore(theirs)
+    path = next(store.runs_dir.glob("none-tiny-FaceSwap-c40-*.json"))
+    label = store.arrays(json.loads(path.read_text()))["label"].astype(np.float32)
+    _rewrite(store, path, 1.0 - label)
+
     capsys.readouterr()
     assert main(["verify", "--results", str(smoke_set), "--against", str(theirs)]) == 1
     out = capsys.readouterr().out
-    assert "**FAIL**" in out and "Differing verdicts" in out
-    assert "tiny FaceSwap pixel_bleach" in out.split("Differing verdicts")[1]
-    assert "seed 0 acc" in out
+    assert "**FAIL**" in out and "(allowed 3)" in out
+    assert "tiny FaceSwap none c23->c40 seed 0 acc" in out.split("Cells outside")[1]
+    assert main(["verify", "--results", str(smoke_set), "--against", str(theirs),
+                 "--none-tolerance", "100"]) == 0
 
 
 def test_bad_input_exits_2_with_one_line_naming_the_path(smoke_set, tmp_path, capsys):
@@ -102,6 +110,20 @@ def test_several_seeds_are_tested_together_over_fits_and_videos(smoke_set, tmp_p
             dst.write(replace(spec, seed=seed),
                       compute_metrics(arr["label"], arr["prob"], arr["video"]), arrays=arr)
     result = compare(dst.root, dst.root)
-    assert result.passed and len(result.verdicts) == 2
+    assert result.passed and len(result.verdicts) == 2 and len(result.judged) == 2
     assert all(v.seeds == (0, 1) and v.identical for v in result.verdicts)
     assert all(v.mine != "n/a" for v in result.verdicts)
+
+    # A remedy that does the opposite in the other set, in both seeds: a judged verdict flips
+    # with significant opposite signs, and the cell is named.
+    theirs = ResultsStore(tmp_path / "theirs")
+    shutil.copytree(dst.runs_dir, theirs.runs_dir)
+    acc = next(v for v in result.verdicts if v.metric == "acc")
+    for path in theirs.runs_dir.glob("pixel_bleach-tiny-FaceSwap-c40-*.json"):
+        label = theirs.arrays(json.loads(path.read_text()))["label"].astype(np.float32)
+        _rewrite(theirs, path, label if acc.mine.startswith("-") else 1.0 - label)
+    flipped = compare(dst.root, theirs.root)
+    assert not flipped.passed and flipped.share_identical < 0.95
+    differing = [v for v in flipped.judged if not v.identical]
+    assert differing and all("tiny FaceSwap pixel_bleach" in cell_name(v.spec, v.metric, v.seeds)
+                             for v in differing)

@@ -102,6 +102,8 @@ import numpy as np
 
 LEVELS = ("video", "frame")
 METHODS = ("t", "percentile")
+#: the mark of a verdict significant over the fits of one trained detector (conditional on it)
+CONDITIONAL_MARK = "†"
 _CHUNK_ELEMS = 4_000_000  # replicate rows x scores computed at once (bounds memory)
 
 
@@ -225,8 +227,13 @@ class Verdict:
 
     @property
     def mark(self) -> str:
-        """``"*"`` when significant over fits and videos, else ``""`` (never for one fit)."""
-        return "*" if self.significant else ""
+        """``"*"`` when significant over fits and videos with several detector seeds; ``"†"``
+        when significant over the fits of one trained detector (conditional on it: training it
+        again, on another seed or machine, can change the verdict); else ``""`` (never for one
+        fit)."""
+        if not self.significant:
+            return ""
+        return "*" if self.n_groups > 1 else CONDITIONAL_MARK
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -523,5 +530,5 @@ def hierarchical_paired_bootstrap(remedy_probs: Sequence[np.ndarray] | np.ndarra
                         stratify=stratify)
 
 
-__all__ = ["AUC", "Accuracy", "FitCell", "Verdict", "accuracy", "auc",
+__all__ = ["AUC", "CONDITIONAL_MARK", "Accuracy", "FitCell", "Verdict", "accuracy", "auc",
            "hierarchical_paired_bootstrap"]

@@ -20,9 +20,11 @@ quick profile's ``fit_seeds``) shows the mean ± sd over all its fits (detector 
 seeds). A remedy's cell is marked ``*`` (``^{*}``) when its difference from ``none``
 (remedy minus ``none``, per face, paired with the ``none`` run of the same detector seed) is
 significant at 95 % over fits *and* test videos together
-(:func:`bench.core.verdict.hierarchical_paired_bootstrap`, method ``"t"``); a cell with one
-fit (one detector seed, one fit seed) is never marked, since nothing is known about fitting it
-again. Table I's drop carries the paired interval of C23 minus C40 on the same videos. Each
+(:func:`bench.core.verdict.hierarchical_paired_bootstrap`, method ``"t"``) with several
+detector seeds. With one detector seed and several fits the same test is conditional on that
+trained detector, whose training another seed or another machine changes, and the cell is
+marked ``†`` (``^{\dagger}``) instead. A cell with one fit (one detector seed, one fit seed) is
+never marked, since nothing is known about fitting it again. Table I's drop carries the paired interval of C23 minus C40 on the same videos. Each
 table says so in its caption.
 """
 
@@ -43,9 +45,11 @@ from bench.core.intervals import BootstrapConfig, align, paired_bootstrap, video
 from bench.core.reference import PAPER_CSV
 from bench.core.registry import TABLES
 from bench.core.spec import RunSpec
-from bench.core.verdict import Verdict, hierarchical_paired_bootstrap
+from bench.core.verdict import CONDITIONAL_MARK, Verdict, hierarchical_paired_bootstrap
 
 DASH = "–"
+#: a cell's mark in LaTeX
+LATEX_MARKS = {"": "", "*": "^{*}", CONDITIONAL_MARK: "^{\\dagger}"}
 
 
 class _DisplayNames(Mapping):
@@ -141,16 +145,16 @@ class Cell:
 
     value: float
     spread: float | None = None
-    mark: bool = False
+    mark: str = ""  # "*", "†" (conditional on one trained detector: Verdict.mark) or ""
     digits: int = 1
 
     def format(self, fmt: str) -> str:
         value = f"{self.value:.{self.digits}f}"
         if fmt == "latex":
             body = value if self.spread is None else f"{value} \\pm {self.spread:.{self.digits}f}"
-            return f"${body}{'^{*}' if self.mark else ''}$"
+            return f"${body}{LATEX_MARKS[self.mark]}$"
         body = value if self.spread is None else f"{value} ±{self.spread:.{self.digits}f}"
-        return body + ("*" if self.mark else "")
+        return body + self.mark
 
     def __str__(self) -> str:
         return self.format("md")
@@ -259,16 +263,16 @@ def measured(records: dict[RunSpec, dict[str, Any]], ctx: GridContext, spec: Run
     found = [(s, v) for s, v in found if v is not None]
     if not found:
         return DASH
-    mark = False
+    mark = ""
     if spec.method != "none" and len(found) > 1:
         verdict = records.verdict([s for s, _ in found], name, level)
-        mark = verdict is not None and bool(verdict.significant)
+        mark = "" if verdict is None else verdict.mark
     values = [float(v) for _, v in found]
     if len(found) > 1 or len(specs) > 1:
         sd = float(np.std(values, ddof=1)) if len(values) > 1 else None
         return Cell(float(np.mean(values)), sd, mark)
     if name in COUNTS:
-        return fmt_cell(found[0][1]) + ("*" if mark else "")
+        return fmt_cell(found[0][1]) + mark
     ci = records.interval(found[0][0], name, level)
     return Cell(values[0], None if ci is None else (ci[1] - ci[0]) / 2, mark,
                 digits=1 if ci is not None else 2)
@@ -401,11 +405,19 @@ def error_bar_note(ctx: GridContext, fmt: str = "md") -> str:
     none_cells = (f"`none`: mean {pm} standard deviation across detector seeds" if len(seeds) > 1
                   else f"`none`: value {pm} half-width of the 95 {pct} bootstrap interval over "
                        "test videos")
+    test = (f"at 95 {pct} over fits and test videos together (a t interval over fits combined "
+            "with a paired video bootstrap, each fit paired with the `none` run of its detector "
+            "seed; see docs/statistics.md)")
+    if len(seeds) > 1:
+        marks = f"{star}: remedy minus `none` is significant {test}."
+    else:
+        dagger = "$^{\\dagger}$" if latex else CONDITIONAL_MARK
+        marks = (f"{dagger}: remedy minus `none` is significant {test}, conditional on this one "
+                 "trained detector: training it again (another seed, another machine) can change "
+                 "the verdict, so it is not starred; several detector seeds (--seeds 0,1,2) give "
+                 "stars that include it.")
     return (f"Cells: a remedy's mean {pm} standard deviation over its {ctx.n_fits} fits "
-            f"({' x '.join(words)}); {none_cells}. {star}: remedy minus `none` is significant "
-            f"at 95 {pct} over fits and test videos together (a t interval over fits combined "
-            f"with a paired video bootstrap, each fit paired with the `none` run of its "
-            f"detector seed; see docs/statistics.md).")
+            f"({' x '.join(words)}); {none_cells}. {marks}")
 
 
 def render(table: Table, records: dict[RunSpec, dict[str, Any]], ctx: GridContext,

@@ -14,15 +14,23 @@ parameters x seed x compression x profile options):
   bootstrap over test videos (``RecordSet.paired``: the single-fit, conditional star); with
   several (detector seeds x fit seeds), :func:`bench.core.verdict.hierarchical_paired_bootstrap`
   over the fits and videos (fits grouped by detector seed, each seed its own ``none``), the
-  test over fits of ``bench/core/verdict.py``. A verdict is its sign and its star: ``+*``,
-  ``-*`` (significant at 95 %), ``+``, ``-`` (not significant) or ``0``.
+  test over fits of ``bench/core/verdict.py``. A verdict is its sign and its mark: ``+*``,
+  ``-*`` (significant at 95 % over several detector seeds), ``+†``, ``-†`` (significant, but
+  conditional on one trained detector: one detector seed in common), ``+``, ``-`` (not
+  significant) or ``0``.
 
-Pass/fail (:attr:`Comparison.passed`): at least ``tolerance`` (default 0.95, issue 29's goal)
-of the verdicts are identical (same sign and same star), **and** no verdict is significant
-with opposite signs in the two sets (the issue: where a verdict flips, it must be one a table
-shows as not significant). Cells inside each other's intervals are reported, not judged:
-a remedy's cell may move by more than the test-set interval when it is fitted again (the
-fit's randomness), which is what the verdicts account for.
+Pass/fail (:attr:`Comparison.passed`):
+
+* the ``none`` cells: their accuracy moved by at most ``none_tolerance`` points on average
+  (default 3; measured between hosts: 1.0-1.8). This checks the data and the detectors;
+* the verdicts over several detector seeds: at least ``tolerance`` (default 0.95, issue 29's
+  goal) identical (same sign and mark), **and** none significant with opposite signs (where a
+  verdict flips, it must be one a table shows as not significant).
+
+Verdicts conditional on one trained detector (``†``, and one fit) are reported, not judged:
+another machine trains another detector, and the bleach's verdict on one detector changes with
+it (docs/results.md). Cells inside each other's intervals are reported, not judged either: a
+remedy's cell may move by more than the test-set interval when it is fitted again.
 """
 
 from __future__ import annotations
@@ -37,10 +45,14 @@ import numpy as np
 from bench.core.intervals import align
 from bench.core.spec import RunSpec
 from bench.core.store import ResultsStore
+from bench.core.verdict import CONDITIONAL_MARK
 from bench.report.tables import PRETTY, RecordSet, baseline_spec, metric
 
 METRICS = ("acc", "auc")
 LEVEL = "frame"
+#: defaults of ``verify``'s pass rule (the CLI's --tolerance and --none-tolerance)
+TOLERANCE = 0.95
+NONE_TOLERANCE = 3.0
 
 
 class VerifyInputError(ValueError):
@@ -77,6 +89,11 @@ class VerdictDiff:
     theirs_diff: float | None
 
     @property
+    def conditional(self) -> bool:
+        """One detector seed compared: a verdict about that trained detector, not judged."""
+        return len(self.seeds) < 2
+
+    @property
     def identical(self) -> bool:
         return self.mine == self.theirs
 
@@ -91,6 +108,7 @@ class Comparison:
     mine: Path
     theirs: Path
     tolerance: float
+    none_tolerance: float = NONE_TOLERANCE
     cells: list[CellDiff] = field(default_factory=list)
     verdicts: list[VerdictDiff] = field(default_factory=list)
     only_mine: int = 0
@@ -98,24 +116,39 @@ class Comparison:
     common: int = 0
 
     @property
+    def judged(self) -> list[VerdictDiff]:
+        """The verdicts over several detector seeds (the others are conditional)."""
+        return [v for v in self.verdicts if not v.conditional]
+
+    @property
     def share_identical(self) -> float | None:
-        return None if not self.verdicts else sum(v.identical for v in self.verdicts) / len(self.verdicts)
+        judged = self.judged
+        return None if not judged else sum(v.identical for v in judged) / len(judged)
 
     @property
     def opposite(self) -> list[VerdictDiff]:
-        return [v for v in self.verdicts if v.opposite]
+        return [v for v in self.judged if v.opposite]
+
+    @property
+    def none_moved(self) -> float | None:
+        """Mean absolute change of the ``none`` cells' accuracy, points."""
+        d = [abs(c.diff) for c in self.cells if c.spec.method == "none" and c.metric == "acc"]
+        return float(np.mean(d)) if d else None
 
     @property
     def passed(self) -> bool:
-        share = self.share_identical
-        if share is None:  # no remedy in common: the cells alone, all inside
+        moved, share = self.none_moved, self.share_identical
+        if moved is None and share is None:  # neither none nor a judged verdict: all cells inside
             return bool(self.cells) and all(c.inside for c in self.cells)
-        return share >= self.tolerance and not self.opposite
+        none_ok = moved is None or moved <= self.none_tolerance
+        return none_ok and (share is None or (share >= self.tolerance and not self.opposite))
 
     def figures(self) -> dict[str, Any]:
         """The agreement as numbers (JSON-ready)."""
         n_in = sum(c.inside for c in self.cells)
-        n_id = sum(v.identical for v in self.verdicts)
+        judged = self.judged
+        n_id = sum(v.identical for v in judged)
+        cond = [v for v in self.verdicts if v.conditional]
         none_cells = [c for c in self.cells if c.spec.method == "none"]
         rem_cells = [c for c in self.cells if c.spec.method != "none"]
 
@@ -132,9 +165,12 @@ class Comparison:
             "cells_compared": len(self.cells), "cells_inside_intervals": n_in,
             "cells_inside_pct": 100.0 * n_in / len(self.cells) if self.cells else None,
             "runs_common": self.common, "runs_only_mine": self.only_mine, "runs_only_theirs": self.only_theirs,
-            "verdicts_compared": len(self.verdicts), "verdicts_identical": n_id,
-            "verdicts_identical_pct": 100.0 * n_id / len(self.verdicts) if self.verdicts else None,
+            "verdicts_compared": len(judged), "verdicts_identical": n_id,
+            "verdicts_identical_pct": 100.0 * n_id / len(judged) if judged else None,
             "verdicts_opposite_significant": len(self.opposite),
+            "conditional_compared": len(cond),
+            "conditional_identical": sum(v.identical for v in cond),
+            "none_tolerance": self.none_tolerance,
             "none_acc_mean_abs_diff": mean_abs(none_cells, "acc"),
             "none_acc_max_abs_diff": max_abs(none_cells, "acc"),
             "remedy_acc_mean_abs_diff": mean_abs(rem_cells, "acc"),
@@ -163,14 +199,14 @@ def _inside(value: float, ci: list[float] | None) -> bool | None:
     return None if ci is None else bool(ci[0] <= value <= ci[1])
 
 
-def _label(diff: float | None, significant: bool | None) -> str:
+def _label(diff: float | None, mark: str) -> str:
     if diff is None or not np.isfinite(diff):
         return "n/a"
     sign = "+" if diff > 0 else "-" if diff < 0 else "0"
-    return sign + ("*" if significant and sign != "0" else "")
+    return sign + (mark if sign != "0" else "")
 
 
-def _pooled(records: RecordSet, remedies: list[RunSpec], name: str) -> tuple[float | None, bool | None]:
+def _pooled(records: RecordSet, remedies: list[RunSpec], name: str) -> tuple[float | None, str]:
     """Remedy minus ``none`` over the fits of ``remedies`` (grouped by detector seed, each seed
     its own ``none``) and videos: :func:`bench.core.verdict.hierarchical_paired_bootstrap`."""
     from bench.core.verdict import hierarchical_paired_bootstrap
@@ -179,29 +215,29 @@ def _pooled(records: RecordSet, remedies: list[RunSpec], name: str) -> tuple[flo
     rem_arrays = [records.arrays(s) for s in remedies]
     none_arrays = [records.arrays(b) for b in bases]
     if any(a is None for a in rem_arrays + none_arrays):
-        return None, None
+        return None, ""
     ref = rem_arrays[0]
     try:
         rem = [np.asarray(a["prob"])[align(ref, a)] for a in rem_arrays]
         non = [np.asarray(b["prob"])[align(ref, b)] for b in none_arrays]
     except ValueError:  # the seeds do not share their test faces
-        return None, None
+        return None, ""
     groups = [bases.index(baseline_spec(s)) for s in remedies]
     try:
         v = hierarchical_paired_bootstrap(rem, non, np.asarray(ref["label"]), np.asarray(ref["video"]),
                                           metric=name, groups=groups, level=LEVEL)
     except ValueError:
-        return None, None
-    return v.diff, v.significant
+        return None, ""
+    return v.diff, v.mark
 
 
 def _verdict(records: RecordSet, remedies: list[RunSpec], name: str) -> tuple[float | None, str]:
     if len(remedies) == 1:
         t = records.paired(remedies[0], baseline_spec(remedies[0]), name, LEVEL)
         diff = None if t is None else t["diff"]
-        return diff, _label(diff, None if t is None else t["significant"])
-    diff, sig = _pooled(records, remedies, name)
-    return diff, _label(diff, sig)
+        return diff, _label(diff, CONDITIONAL_MARK if t is not None and t["significant"] else "")
+    diff, mark = _pooled(records, remedies, name)
+    return diff, _label(diff, mark)
 
 
 def _fit_seed(spec: RunSpec) -> int:
@@ -224,18 +260,24 @@ def _store(path: Path, what: str) -> ResultsStore:
     return store
 
 
-def compare(mine: Path, theirs: Path, tolerance: float = 0.95) -> Comparison:
-    """Compare the records of ``mine`` with ``theirs`` (module docstring); raises
-    :class:`VerifyInputError` for a missing folder or no run in common."""
+def compare(mine: Path, theirs: Path, tolerance: float | None = None,
+            none_tolerance: float | None = None) -> Comparison:
+    """Compare the records of ``mine`` with ``theirs`` (module docstring; None: the default
+    :data:`TOLERANCE` / :data:`NONE_TOLERANCE`); raises :class:`VerifyInputError` for a missing
+    folder or no run in common."""
+    tolerance = TOLERANCE if tolerance is None else tolerance
+    none_tolerance = NONE_TOLERANCE if none_tolerance is None else none_tolerance
     if not 0.0 <= tolerance <= 1.0:
         raise VerifyInputError(f"--tolerance must be between 0 and 1, got {tolerance}")
+    if not none_tolerance >= 0.0:
+        raise VerifyInputError(f"--none-tolerance must be >= 0 points, got {none_tolerance}")
     sm, st = _store(mine, "--results"), _store(theirs, "--against")
     rm, rt = RecordSet(sm.index(), sm), RecordSet(st.index(), st)
     common = sorted(set(rm) & set(rt), key=lambda s: s.run_id)
     if not common:
         raise VerifyInputError(f"no run in common between {sm.runs_dir} and {st.runs_dir} "
                                "(other profile, options or seeds?)")
-    out = Comparison(Path(mine), Path(theirs), tolerance,
+    out = Comparison(Path(mine), Path(theirs), tolerance, none_tolerance,
                      only_mine=len(set(rm) - set(rt)), only_theirs=len(set(rt) - set(rm)),
                      common=len(common))
     for spec in common:
@@ -271,11 +313,16 @@ def _fmt(x: float | None, digits: int = 1) -> str:
 def markdown(c: Comparison, max_rows: int = 40) -> str:
     """A short summary: cells compared, inside intervals, verdicts identical, what differs."""
     f = c.figures()
+    judged = (f"{f['verdicts_identical']} of {f['verdicts_compared']} verdicts over detector seeds "
+              f"identical ({_fmt(f['verdicts_identical_pct'])} %, needed {100 * c.tolerance:g} %), "
+              f"{f['verdicts_opposite_significant']} significant with opposite signs (needed 0)"
+              if f["verdicts_compared"] else "no verdict over several detector seeds in common "
+              "(run with --seeds 0,1,2 to judge them)")
+    moved = (f"`none` accuracy moved {_fmt(f['none_acc_mean_abs_diff'])} points on average "
+             f"(allowed {c.none_tolerance:g})" if f["none_acc_mean_abs_diff"] is not None
+             else "no `none` cell in common")
     lines = [f"# verify: {c.mine} against {c.theirs}", "",
-             f"**{'PASS' if c.passed else 'FAIL'}**: {f['verdicts_identical']} of "
-             f"{f['verdicts_compared']} verdicts identical "
-             f"({_fmt(f['verdicts_identical_pct'])} %, needed {100 * c.tolerance:g} %), "
-             f"{f['verdicts_opposite_significant']} significant with opposite signs (needed 0).", "",
+             f"**{'PASS' if c.passed else 'FAIL'}**: {moved}; {judged}.", "",
              f"- runs in common: {c.common} "
              f"(only here: {c.only_mine}, only there: {c.only_theirs})",
              f"- cells compared (accuracy and AUC, frame level): {f['cells_compared']}; inside each "
@@ -284,10 +331,13 @@ def markdown(c: Comparison, max_rows: int = 40) -> str:
              f"- accuracy moved, `none` cells: mean {_fmt(f['none_acc_mean_abs_diff'])}, max "
              f"{_fmt(f['none_acc_max_abs_diff'])} points; remedy cells: mean "
              f"{_fmt(f['remedy_acc_mean_abs_diff'])}, max {_fmt(f['remedy_acc_max_abs_diff'])}",
+             f"- verdicts conditional on one trained detector (reported, not judged): "
+             f"{f['conditional_identical']} of {f['conditional_compared']} identical",
              "", "A verdict is remedy minus `none` on the same faces and seeds: `+*`/`-*` significant "
-             "at 95 % (one fit: paired bootstrap over test videos, conditional on the fit; several "
-             "fits (seeds x fit seeds): over fits and videos, `bench/core/verdict.py`), `+`/`-` "
-             "not significant.", ""]
+             "at 95 % over fits and videos with several detector seeds (`bench/core/verdict.py`); "
+             f"`+{CONDITIONAL_MARK}`/`-{CONDITIONAL_MARK}` significant, conditional on one trained "
+             "detector (its fits and the videos; one fit: the videos only); `+`/`-` not "
+             "significant.", ""]
     differing = [v for v in c.verdicts if not v.identical]
     if differing:
         lines += ["## Differing verdicts", "", "| cell | here | there | diff here | diff there |",

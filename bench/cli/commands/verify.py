@@ -24,9 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the records made on this machine: " + RESULTS_HELP)
     p.add_argument("--against", default=Path("results/quick"), type=Path,
                    help="the published set (default: results/quick)")
-    p.add_argument("--tolerance", default=0.95, type=float, metavar="SHARE",
-                   help="share of the verdicts that must be identical (default 0.95); no verdict "
-                        "may be significant with opposite signs either way")
+    p.add_argument("--tolerance", default=None, type=float, metavar="SHARE",
+                   help="share of the verdicts over several detector seeds that must be identical "
+                        "(default 0.95); none may be significant with opposite signs either way")
+    p.add_argument("--none-tolerance", default=None, type=float, metavar="POINTS",
+                   help="how far the `none` cells' accuracy may move on average (default 3 points)")
     p.add_argument("--run", action="store_true",
                    help="first run what the published manifest's commands need into --results "
                         "(finished records are reused)")
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
                 if code:
                     print(f"error: `python -m bench {' '.join(argv)}` exited {code}", file=sys.stderr)
                     return 2
-        result = compare(args.results, args.against, args.tolerance)
+        result = compare(args.results, args.against, args.tolerance, args.none_tolerance)
     except VerifyInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
