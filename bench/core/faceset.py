@@ -83,7 +83,7 @@ class FaceSet:
 
     def tensors(self, index: np.ndarray | slice) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch as float [B,3,H,W] in [0, 1] and int64 labels."""
-        # A copy of the uint8 batch: the images may be a read-only memory map (the face cache),
+        # Copies of the batch: images and labels may be read-only memory maps (the face cache),
         # which torch.from_numpy warns about on every run.
         x = torch.tensor(np.ascontiguousarray(self.images[index])).permute(0, 3, 1, 2)
-        return x.float().div_(255.0), torch.from_numpy(np.asarray(self.labels[index], dtype=np.int64))
+        return x.float().div_(255.0), torch.tensor(np.asarray(self.labels[index]), dtype=torch.int64)
