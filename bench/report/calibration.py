@@ -264,6 +264,15 @@ def check(cells: list[CellFacts], targets: dict[str, Any] = TARGETS,
     return out
 
 
+def _headroom_skipped(detector: str, name: str, has_reference: bool, c23_ok: bool) -> Check | None:
+    """The headroom check left unjudged (no FF++ value, or the C23 bar missed), else None."""
+    if not has_reference:
+        return Check(detector, name, "no FF++ reference for this detector", None)
+    if not c23_ok:
+        return Check(detector, name, "C23 bar not reached", None)
+    return None
+
+
 def _headroom_mean(detector: str, cells: list[CellFacts], t: dict[str, Any], c23_ok: bool,
                    ffpp: Mapping[tuple[str, str], float]) -> Check:
     """A pooled detector's mean oracle-threshold gain within the band around FF++'s mean
@@ -272,10 +281,8 @@ def _headroom_mean(detector: str, cells: list[CellFacts], t: dict[str, Any], c23
     have = [c for c in cells if not math.isnan(ffpp.get((detector, c.manipulation), math.nan))]
     name = (f"mean oracle-threshold gain in FF++'s mean headroom band (± max({100 * rel:g} %, "
             f"{floor:g} points); one detector for all manipulations)")
-    if not have:
-        return Check(detector, name, "no FF++ reference for this detector", None)
-    if not c23_ok:
-        return Check(detector, name, "C23 bar not reached", None)
+    if (skipped := _headroom_skipped(detector, name, bool(have), c23_ok)) is not None:
+        return skipped
     gains = [c.oracle_gain for c in have]
     if any(g is None for g in gains):
         return Check(detector, name, f"{sum(g is not None for g in gains)} of {len(have)} cells "
@@ -297,10 +304,8 @@ def _headroom(detector: str, cells: list[CellFacts], t: dict[str, Any], c23_ok: 
     need = min(t["headroom_min_manipulations"], len(have)) or t["headroom_min_manipulations"]
     name = (f"oracle-threshold gain in FF++'s headroom band (its value ± max({100 * rel:g} %, "
             f"{floor:g} points)) on >= {need} manipulations")
-    if not have:
-        return Check(detector, name, "no FF++ reference for this detector", None)
-    if not c23_ok:
-        return Check(detector, name, "C23 bar not reached", None)
+    if (skipped := _headroom_skipped(detector, name, bool(have), c23_ok)) is not None:
+        return skipped
     parts, ok, n = [], 0, 0
     for c in cells:
         ref = refs[c.manipulation]
