@@ -20,6 +20,7 @@ from bench.run.controls import (
     markdown,
     run_controls,
     search_plant,
+    shift_to_drop,
 )
 from bleachbench.methods.pixel_bleach import PixelBleach
 
@@ -52,6 +53,16 @@ def test_plants_are_clipped_uint8_and_shift_the_scores(toy) -> None:
     assert plant.meets_target and plant.val_drop >= MIN_DROP and plant.val_auc_move <= 0.015
 
 
+def test_shift_to_drop_is_the_smallest_shift_that_costs_the_drop() -> None:
+    """The pattern's target: the signed margin shift, nearest first, that costs ``drop``."""
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    margin = np.array([-3.0, -2.0, -0.5, 1.0, 0.2, 2.0, 3.0, 4.0])  # 7 of 8 right
+    # two more wrong: up by 2 (-0.5 and -2.0 turn fake), down by 3 (0.2 wrong, 1.0 right, 2, 3 wrong)
+    assert shift_to_drop(labels, margin, 0.25) == pytest.approx(2.001)
+    assert shift_to_drop(labels, margin, 0.125) == pytest.approx(-0.201)  # 0.2 turns real
+    assert shift_to_drop(labels, margin, 0.9) == float("inf")  # no shift costs 90 points
+
+
 def test_controls_pass_for_pixel_bleach_threshold_and_bn_adapt(toy, tmp_path) -> None:
     det, clean = toy
     picked = [c for c in CONTROLS if c.method in ("pixel_bleach", "threshold", "bn_adapt")]
@@ -61,6 +72,7 @@ def test_controls_pass_for_pixel_bleach_threshold_and_bn_adapt(toy, tmp_path) ->
     for row in rows:
         assert row["plant_meets_target"], row
         assert row["pass"], table
+        assert row["threshold_ceiling"] >= 0.7, table  # the planted loss is one a threshold undoes
     assert table.count("| yes |") == 4
 
 

@@ -64,6 +64,7 @@ from typing import Any
 import numpy as np
 
 from bench.core.intervals import BootstrapConfig, paired_bootstrap
+from bench.core.metrics import oracle_accuracy
 from bench.core.recalibration import headroom_band
 from bench.core.spec import RunSpec
 from bench.report.tables import DASH, PRETTY, GridContext, RecordSet, metric
@@ -113,20 +114,6 @@ def _reference(ffpp: Mapping[tuple[str, str], float], detector: str, manipulatio
     if math.isnan(target):
         return None
     return (target, *headroom_band(target, *band))
-
-
-def oracle_accuracy(prob: np.ndarray, label: np.ndarray) -> float:
-    """The best accuracy (0-100) of ``prob >= t`` over every threshold ``t`` (diagnostic)."""
-    prob = np.asarray(prob, dtype=np.float64)
-    label = np.asarray(label).astype(bool)
-    order = np.argsort(prob, kind="mergesort")
-    p, y = prob[order], label[order]
-    # A cut before position i calls faces [i:] fake; cuts only between distinct scores.
-    neg_below = np.r_[0, np.cumsum(~y)]
-    pos_at_or_above = np.r_[np.cumsum(y[::-1])[::-1], 0]
-    valid = np.r_[True, p[1:] != p[:-1], True]
-    correct = (neg_below + pos_at_or_above)[valid]
-    return float(100.0 * correct.max() / len(p))
 
 
 @dataclass

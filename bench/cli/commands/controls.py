@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.core import config as C
     from bench.core.registry import METHODS, build, resolve
     from bench.core.spec import RunSpec
+    from bench.core.store import atomic_write_text
     from bench.run import controls as K
     from bench.run.engine import Engine, balance_classes
     from bench.run.training import train_detector
@@ -67,6 +68,21 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine(profile, args.results, device=args.device, progress=not args.quiet)
     rows: list[dict] = []
     started = time.perf_counter()
+    out = Path(args.out) if args.out else Path(args.results) / "tables" / "controls.md"
+    head = (f"Positive controls (`python -m bench controls`), profile {ctx.profile}, "
+            f"detectors {','.join(detectors)}, seeds {','.join(map(str, seeds))}, "
+            f"LQ {ctx.test_compression}; pass = recovers >= {100 * K.PASS_FRACTION:.0f} %."
+            + "".join(f" {m} with {', '.join(f'{k}={v}' for k, v in p.items())}."
+                      for m, p in ctx.method_params.items()
+                      if p and any(c.method == m for c in picked))
+            + "\n\n")
+
+    def write(rows: list[dict]) -> None:
+        """The table so far: a finished control survives an interrupted run."""
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out, head + K.markdown(rows))
+        atomic_write_text(out.with_suffix(".json"), json.dumps(rows, indent=1, default=str) + "\n")
+
     for det_name in detectors:
         for seed in seeds:
             spec = RunSpec(dataset=ctx.dataset, manipulation="all", detector=det_name,
@@ -89,20 +105,12 @@ def run(args: argparse.Namespace) -> int:
             got = K.run_controls(picked, make, detector, clean, engine.device, seed=seed,
                                  detector_training=lambda s=spec: engine.detector_training_set(
                                      s, ctx.test_compression),
-                                 trainer=train_detector, log=lambda m: print(m, flush=True))
-            rows += [{**r, "detector": det_name, "seed": seed} for r in got]
+                                 trainer=train_detector, log=lambda m: print(m, flush=True),
+                                 on_row=lambda r, d=det_name, s=seed: (
+                                     rows.append({**r, "detector": d, "seed": s}), write(rows)))
+            del got  # every row is in ``rows`` already (on_row)
     rows += [{"remedy": m, "no_control": why} for m, why in K.NO_CONTROL.items()]
-    out = Path(args.out) if args.out else Path(args.results) / "tables" / "controls.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    head = (f"Positive controls (`python -m bench controls`), profile {ctx.profile}, "
-            f"detectors {','.join(detectors)}, seeds {','.join(map(str, seeds))}, "
-            f"LQ {ctx.test_compression}; pass = recovers >= {100 * K.PASS_FRACTION:.0f} %."
-            + "".join(f" {m} with {', '.join(f'{k}={v}' for k, v in p.items())}."
-                      for m, p in ctx.method_params.items()
-                      if p and any(c.method == m for c in picked))
-            + "\n\n")
-    out.write_text(head + K.markdown(rows))
-    out.with_suffix(".json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
+    write(rows)
     print(K.markdown(rows))
     print(f"wrote {out} ({time.perf_counter() - started:.0f} s)")
     failed = [r for r in rows if not r.get("no_control") and not r["pass"]]
