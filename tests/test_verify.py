@@ -90,14 +90,13 @@ def test_the_manifest_commands_that_make_records(tmp_path):
         ["reproduce", "main", "--seeds", "0,1,2"], ["reproduce", "sota", "--seeds", "0,1,2"]]
 
 
-def test_several_seeds_are_tested_together_over_fits_and_videos(smoke_set, tmp_path):
-    """Where a cell has several fits (here two detector seeds), its verdict is one test over
-    the fits and videos (bench/core/verdict.py), computed alike for both sets."""
+def _two_seeds(smoke_set, root) -> ResultsStore:
+    """The smoke set's records as detector seeds 0 and 1 (seed 1's probabilities jittered)."""
     from dataclasses import replace
 
     from bench.core.spec import RunSpec
 
-    src, dst = ResultsStore(smoke_set), ResultsStore(tmp_path / "two_seeds")
+    src, dst = ResultsStore(smoke_set), ResultsStore(root)
     rng = np.random.default_rng(0)
     for record in src.records():
         spec = RunSpec.from_dict(record["spec"])
@@ -109,6 +108,33 @@ def test_several_seeds_are_tested_together_over_fits_and_videos(smoke_set, tmp_p
                                       0, 1).astype(np.float32)
             dst.write(replace(spec, seed=seed),
                       compute_metrics(arr["label"], arr["prob"], arr["video"]), arrays=arr)
+    return dst
+
+
+def test_verdict_pvalues_tool_agrees_with_verify(smoke_set, tmp_path):
+    """tools/verdict_pvalues.py: per cell, each folder's difference, star and p-value over the
+    first n detector seeds; a folder against itself is identical at every n; bad input exits 2."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from verdict_pvalues import main as pvalues
+
+    dst = _two_seeds(smoke_set, tmp_path / "two_seeds")
+    out = tmp_path / "p.md"
+    assert pvalues([str(dst.root), str(dst.root), "--seeds", "1,2", "--out", str(out)]) == 0
+    t = json.loads(out.with_suffix(".json").read_text())
+    assert t["identical"] == {"1": {"identical": 2, "compared": 2}, "2": {"identical": 2, "compared": 2}}
+    assert [r["cell"] for r in t["rows"]] == ["tiny FaceSwap pixel_bleach acc", "tiny FaceSwap pixel_bleach auc"]
+    assert all("(p 0." in r["2 A"] or "(p 1." in r["2 A"] for r in t["rows"])
+    assert pvalues([str(dst.root), str(tmp_path / "missing"), "--out", str(out)]) == 2
+    assert pvalues([str(dst.root), str(dst.root), "--seeds", "0", "--out", str(out)]) == 2
+
+
+def test_several_seeds_are_tested_together_over_fits_and_videos(smoke_set, tmp_path):
+    """Where a cell has several fits (here two detector seeds), its verdict is one test over
+    the fits and videos (bench/core/verdict.py), computed alike for both sets."""
+    dst = _two_seeds(smoke_set, tmp_path / "two_seeds")
     result = compare(dst.root, dst.root)
     assert result.passed and len(result.verdicts) == 2 and len(result.judged) == 2
     assert all(v.seeds == (0, 1) and v.identical for v in result.verdicts)

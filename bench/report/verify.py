@@ -45,7 +45,7 @@ import numpy as np
 from bench.core.intervals import align
 from bench.core.spec import RunSpec
 from bench.core.store import ResultsStore
-from bench.core.verdict import CONDITIONAL_MARK
+from bench.core.verdict import CONDITIONAL_MARK, Verdict, hierarchical_paired_bootstrap
 from bench.report.tables import PRETTY, RecordSet, baseline_spec, metric
 
 METRICS = ("acc", "auc")
@@ -206,29 +206,33 @@ def _label(diff: float | None, mark: str) -> str:
     return sign + (mark if sign != "0" else "")
 
 
-def _pooled(records: RecordSet, remedies: list[RunSpec], name: str) -> tuple[float | None, str]:
+def pooled_verdict(records: RecordSet, remedies: list[RunSpec], name: str) -> Verdict | None:
     """Remedy minus ``none`` over the fits of ``remedies`` (grouped by detector seed, each seed
-    its own ``none``) and videos: :func:`bench.core.verdict.hierarchical_paired_bootstrap`."""
-    from bench.core.verdict import hierarchical_paired_bootstrap
-
+    its own ``none``) and videos: :func:`bench.core.verdict.hierarchical_paired_bootstrap`;
+    None where a record is missing or the seeds do not share their test faces."""
     bases = list(dict.fromkeys(baseline_spec(s) for s in remedies))  # one none per detector seed
     rem_arrays = [records.arrays(s) for s in remedies]
     none_arrays = [records.arrays(b) for b in bases]
     if any(a is None for a in rem_arrays + none_arrays):
-        return None, ""
+        return None
     ref = rem_arrays[0]
     try:
         rem = [np.asarray(a["prob"])[align(ref, a)] for a in rem_arrays]
         non = [np.asarray(b["prob"])[align(ref, b)] for b in none_arrays]
     except ValueError:  # the seeds do not share their test faces
-        return None, ""
+        return None
     groups = [bases.index(baseline_spec(s)) for s in remedies]
     try:
-        v = hierarchical_paired_bootstrap(rem, non, np.asarray(ref["label"]), np.asarray(ref["video"]),
-                                          metric=name, groups=groups, level=LEVEL)
+        return hierarchical_paired_bootstrap(rem, non, np.asarray(ref["label"]),
+                                             np.asarray(ref["video"]), metric=name, groups=groups,
+                                             level=LEVEL)
     except ValueError:
-        return None, ""
-    return v.diff, v.mark
+        return None
+
+
+def _pooled(records: RecordSet, remedies: list[RunSpec], name: str) -> tuple[float | None, str]:
+    v = pooled_verdict(records, remedies, name)
+    return (None, "") if v is None else (v.diff, v.mark)
 
 
 def _verdict(records: RecordSet, remedies: list[RunSpec], name: str) -> tuple[float | None, str]:

@@ -1,0 +1,107 @@
+"""The p-value behind every verdict of two result folders, for the first n detector seeds.
+
+Why (issue 29, item 3): two hosts agree on a verdict when its star lands on the same side of
+the test's level on both. Where a cell's p-value sits near that level on either host, the star
+flips with any perturbation (another CPU, another seed). This table shows, per Table III cell
+and metric, each folder's remedy-minus-``none`` difference, star and p-value over the fits of
+the first n detector seeds (``bench verify``'s own test, :func:`bench.report.verify.pooled_verdict`),
+for several n, and how many verdicts are identical at each n.
+
+    python tools/verdict_pvalues.py work_dirs/cross_host/host_a work_dirs/cross_host/host_b \\
+        --seeds 3,4,5 --out docs/data/cross_host/pvalues_by_seeds.md
+
+Writes OUT (markdown) and OUT with ``.json``. Exit 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.core.store import ResultsStore  # noqa: E402
+from bench.core.verdict import Verdict  # noqa: E402
+from bench.report.tables import PRETTY, RecordSet  # noqa: E402
+from bench.report.verify import METRICS, _fit_seed, _label, _over_fits, pooled_verdict  # noqa: E402
+
+
+def _records(path: Path) -> RecordSet:
+    store = ResultsStore(path)
+    if not path.is_dir() or not store.record_paths():
+        raise ValueError(f"{path}: no run records")
+    return RecordSet(store.index(), store)
+
+
+def _text(v: Verdict | None) -> str:
+    if v is None:
+        return "n/a"
+    p = "" if v.p_value is None else f" (p {v.p_value:.3f})"
+    return f"{v.diff:+.1f}{'*' if v.significant else ''}{p}"
+
+
+def table(a: Path, b: Path, counts: list[int]) -> dict:
+    """Per cell and metric, both folders' verdicts over the first n detector seeds, each n."""
+    ra, rb = _records(a), _records(b)
+    cells: dict = {}
+    for spec in set(ra) & set(rb):
+        if spec.method != "none":
+            cells.setdefault(_over_fits(spec), []).append(spec)
+    rows, same = [], {n: [0, 0] for n in counts}
+    for key in sorted(cells, key=lambda s: (s.detector, s.manipulation, s.method)):
+        for name in METRICS:
+            row = {"cell": f"{PRETTY.get(key.detector, key.detector)} {key.manipulation} "
+                           f"{key.method} {name}"}
+            for n in counts:
+                specs = sorted((s for s in cells[key] if s.seed < n), key=lambda s: (s.seed, _fit_seed(s)))
+                va, vb = pooled_verdict(ra, specs, name), pooled_verdict(rb, specs, name)
+                row[f"{n} A"], row[f"{n} B"] = _text(va), _text(vb)
+                if va is not None and vb is not None:  # identical as `bench verify` says it
+                    same[n][1] += 1
+                    same[n][0] += int(_label(va.diff, va.mark) == _label(vb.diff, vb.mark))
+            rows.append(row)
+    return {"a": str(a), "b": str(b), "seeds": counts, "rows": rows,
+            "identical": {str(n): {"identical": s[0], "compared": s[1]} for n, s in same.items()}}
+
+
+def markdown(t: dict) -> str:
+    cols = [f"{n} {h}" for n in t["seeds"] for h in ("A", "B")]
+    lines = ["# Verdicts and p-values over the first n detector seeds\n",
+             f"A = `{t['a']}`, B = `{t['b']}`; remedy minus `none` over fits and videos "
+             "(`*`: significant at 95 %), `tools/verdict_pvalues.py`.\n",
+             "| cell | " + " | ".join(f"{c.split()[0]} seeds {c.split()[1]}" for c in cols) + " |",
+             "|---|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join([r["cell"]] + [r[c] for c in cols]) + " |" for r in t["rows"]]
+    lines.append("| **identical verdicts** | " + " | ".join(
+        f"{t['identical'][str(n)]['identical']} of {t['identical'][str(n)]['compared']} | "
+        for n in t["seeds"]) + "|")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("a", type=Path, help="a result folder (host A)")
+    p.add_argument("b", type=Path, help="another result folder (host B)")
+    p.add_argument("--seeds", default="3", help="comma list of seed counts n (seeds 0..n-1)")
+    p.add_argument("--out", type=Path, required=True, help="markdown file (and .json beside it)")
+    args = p.parse_args(argv)
+    try:
+        counts = [int(n) for n in args.seeds.split(",")]
+        if any(n < 1 for n in counts):
+            raise ValueError(f"--seeds: counts must be >= 1, got {args.seeds}")
+        t = table(args.a, args.b, counts)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(markdown(t))
+    args.out.with_suffix(".json").write_text(json.dumps(t, indent=1) + "\n")
+    print(markdown(t))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
