@@ -49,6 +49,8 @@ def test_plants_are_clipped_uint8_and_shift_the_scores(toy) -> None:
     faces = clean["val"]
     assert add_pattern(faces, np.full((32, 32, 3), 300)).images.max() == 255
     assert affine_shift(faces, 1.0, -300).images.max() == 0
+    cast = affine_shift(faces, (1.0, 1.0, 1.0), (0, 0, -300)).images  # per channel: a colour cast
+    assert cast[..., 2].max() == 0 and np.array_equal(cast[..., :2], faces.images[..., :2])
     plant = search_plant("pattern", det, faces, torch.device("cpu"))
     assert plant.meets_target and plant.val_drop >= MIN_DROP and plant.val_auc_move <= 0.015
 

@@ -58,8 +58,12 @@ TARGET_DROP = 0.10  # the margin shift the pattern is fitted to make costs none 
 AMPLITUDES = (4, 8, 16)  # the pattern's bound in grey levels, tried weakest first
 FIT_STEPS = 120  # Adam steps of the pattern fit (batches of FIT_BATCH search faces)
 FIT_BATCH = 32
+# (gain, offset), weakest first; per channel (R, G, B) at the end: a colour cast, for a detector
+# that global contrast and brightness cost too little (the quick Xception: 3 points at most)
 BN_SHIFTS = ((1.0, 8), (1.0, -8), (1.0, 16), (1.0, -16), (0.8, 20), (1.2, -20), (1.0, 32),
-             (1.0, -32), (0.6, 40), (1.4, -40), (1.0, 64), (1.0, -64))  # (gain, offset)
+             (1.0, -32), (0.6, 40), (1.4, -40), (1.0, 64), (1.0, -64),
+             ((1.3, 1.0, 0.7), 0), ((0.7, 1.0, 1.3), 0), (1.0, (40, 0, -40)), (1.0, (-40, 0, 40)),
+             ((1.5, 1.0, 0.5), 0), ((0.5, 1.0, 1.5), 0), (1.0, (80, 0, -80)), (1.0, (-80, 0, 80)))
 
 
 @dataclass(frozen=True)
@@ -122,8 +126,11 @@ def add_pattern(faces: FaceSet, pattern: np.ndarray) -> FaceSet:
     return with_images(faces, img.astype(np.uint8))
 
 
-def affine_shift(faces: FaceSet, gain: float, offset: float) -> FaceSet:
-    """``gain * x + offset`` (grey levels), rounded and clipped to 0..255."""
+def affine_shift(faces: FaceSet, gain: float | Sequence[float],
+                 offset: float | Sequence[float]) -> FaceSet:
+    """``gain * x + offset`` (grey levels; a number, or one per channel R, G, B), rounded and
+    clipped to 0..255."""
+    gain, offset = np.asarray(gain, np.float32), np.asarray(offset, np.float32)
     img = np.clip(np.round(faces.images.astype(np.float32) * gain + offset), 0, 255)
     return with_images(faces, img.astype(np.uint8))
 
@@ -209,7 +216,9 @@ def search_plant(kind: str, detector: Detector, val: FaceSet, device: torch.devi
                                fitted))
     elif kind == "bn_shift":
         for gain, offset in BN_SHIFTS:
-            candidates.append((f"x * {gain:g} {'+' if offset >= 0 else '-'} {abs(offset)} grey levels",
+            shift = (f"{'+' if offset >= 0 else '-'} {abs(offset):g}"
+                     if isinstance(offset, (int, float)) else f"+ {_rgb(offset)}")
+            candidates.append((f"x * {_rgb(gain)} {shift} grey levels",
                                lambda g=gain, o=offset: lambda f: affine_shift(f, g, o)))
     else:
         raise ValueError(f"unknown plant {kind!r}; expected one of {PLANTS}")
@@ -326,6 +335,13 @@ def run_controls(controls: Sequence[Control], build: Callable[[str, dict[str, An
             if on_row:
                 on_row(row)
     return rows
+
+
+def _rgb(value: float | Sequence[float]) -> str:
+    """A number as ``1.4``, one per channel as ``(1.3, 1, 0.7)``."""
+    if isinstance(value, (int, float)):
+        return f"{value:g}"
+    return "(" + ", ".join(f"{v:g}" for v in value) + ")"
 
 
 def _pct(value: float | None) -> str:
