@@ -12,8 +12,11 @@ Test-Time Adaptation by Entropy Minimization", ICLR 2021 (reference code
   is computed from (the update helps the following batches, and with
   ``steps > 1`` the last step's forward is returned).
 
-The engine calls ``predict`` on the test faces in order, in batches of 64
-(:data:`methods.fit_data.TEST_BATCH_SIZE`), once each, and fits tent afresh for
+The engine calls ``predict`` on the test faces in batches of 64
+(:data:`bench.core.fit_data.TEST_BATCH_SIZE`) in the stream order
+(:func:`bench.core.fit_data.test_stream_order`: shuffled, classes mixed in every
+batch; in the stored order, reals first, online Tent on single-class batches
+collapsed the ranking), once each, and fits tent afresh for
 every test set; ``fit`` itself learns nothing (it prepares the copy and the
 optimiser and records the size of the unlabelled test set it was handed).
 

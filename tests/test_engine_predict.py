@@ -85,3 +85,27 @@ def test_recorded_half_floats_come_back_as_float32():
     _, rec = predict_outputs(predict, whole_test_set(), CPU, batch_size=4)
     assert rec["phi"].dtype == np.float32 and rec["phi"].shape == (18, 3)
     assert rec["n"].dtype == np.int64
+
+
+def test_a_test_time_method_sees_mixed_batches_and_gets_each_prediction_back_in_face_order():
+    """predict_stream: a stored test set lists reals first; a method that adapts while it
+    predicts (Tent) is shown seeded shuffled batches with both classes, and every probability and
+    recorded array comes back under its own face."""
+    from bench.run.predict import predict_stream
+
+    test, seen = whole_test_set(), []
+
+    def predict(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        seen.append(x.mean(dim=(1, 2, 3)))
+        return plain(x), {"mean": x.mean(dim=(1, 2, 3))}
+
+    plain = CountingPredict()
+    probs, rec = predict_stream(predict, test, CPU, batch_size=6)
+    np.testing.assert_allclose(probs, predict_outputs(plain, test, CPU, batch_size=6)[0], rtol=1e-6)
+    x, _ = test.tensors(slice(0, len(test)))
+    np.testing.assert_allclose(rec["mean"], x.mean(dim=(1, 2, 3)).numpy(), rtol=1e-6)
+    means = x.mean(dim=(1, 2, 3)).numpy()
+    labels_per_batch = [{int(test.labels[np.argmin(np.abs(means - m))]) for m in b.numpy()} for b in seen]
+    assert sum(len(s) == 2 for s in labels_per_batch) >= 2  # in stored order: 1 of 3 batches mixed
+    again, _ = predict_stream(predict, test, CPU, batch_size=6)
+    np.testing.assert_array_equal(again, probs)  # the stream order is seeded

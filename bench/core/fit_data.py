@@ -28,10 +28,16 @@ source's boxes come from its renderer and are the same at every compression; a
 source that detects faces does so on each compression's frames, so its boxes may
 differ by a few pixels). LQ faces without an HQ partner are dropped from both.
 
-Test order (``test_time``): ``test_lq`` is in the engine's test order, and the
-engine then calls ``predict`` on consecutive batches of ``test_batch_size``
-faces in that same order, once each (a test-time method may adapt inside
-``predict``). A test-time method is fitted afresh for every test set.
+Test order (``test_time``): the engine calls ``predict`` on consecutive batches
+of ``test_batch_size`` faces in the stream order (:func:`test_stream_order`: the
+test faces shuffled with a fixed seed, so that every batch mixes classes and
+manipulations as a deployed stream would), once each (a test-time method may
+adapt inside ``predict``), and files each prediction under its face;
+``FitData.test_batches`` yields ``test_lq`` in the same order. A stored test
+set lists all reals before the fakes: a method that adapts on single-class
+batches, such as Tent with batch statistics, would learn the class order
+instead of the compression. A test-time method is fitted afresh for every test
+set.
 
 :func:`hand_over` is the engine's only way into ``fit``: it builds the bundle,
 copies the detector where declared, calls ``fit`` (old-style plug-ins with
@@ -61,6 +67,12 @@ FLAG_DEFAULTS = {"retrains_detector": False, "needs_labels": True, "needs_paired
                  "needs_compression_known": False, "test_time": False,
                  "needs_detector_training": False}
 TEST_BATCH_SIZE = 64  # the engine's prediction batch (bench.run.engine.predict_outputs)
+TEST_STREAM_SEED = 0  # the shuffle of the test faces a test-time method sees (test_stream_order)
+
+
+def test_stream_order(n: int, seed: int = TEST_STREAM_SEED) -> np.ndarray:
+    """The order in which a test-time method sees ``n`` test faces: a seeded permutation."""
+    return np.random.default_rng(seed).permutation(n)
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,7 @@ class FitData:
     val_lq: FaceSet
     train_hq: FaceSet | None = None  # row i = the HQ face of train_lq row i
     val_hq: FaceSet | None = None  # row i = the HQ face of val_lq row i
-    test_lq: FaceSet | None = None  # unlabelled, in prediction order
+    test_lq: FaceSet | None = None  # unlabelled, in face order (predicted in stream order)
     test_batch_size: int = TEST_BATCH_SIZE
     compression: str | None = None  # the LQ compression's registry name
     seed: int = 0
@@ -90,11 +102,13 @@ class FitData:
         return self.trainer(*args, **kwargs)
 
     def test_batches(self) -> Iterator[torch.Tensor]:
-        """The unlabelled test faces as float ``[B,3,H,W]`` batches, in prediction order."""
+        """The unlabelled test faces as float ``[B,3,H,W]`` batches, in the stream order the
+        engine predicts them in (:func:`test_stream_order`)."""
         if self.test_lq is None:
             raise RuntimeError("test_lq is only given to methods that declare test_time = True")
-        for start in range(0, len(self.test_lq), self.test_batch_size):
-            yield self.test_lq.tensors(slice(start, start + self.test_batch_size))[0]
+        order = test_stream_order(len(self.test_lq))
+        for start in range(0, len(order), self.test_batch_size):
+            yield self.test_lq.tensors(np.sort(order[start:start + self.test_batch_size]))[0]
 
 
 def flags(method: Any) -> dict[str, bool]:

@@ -50,6 +50,7 @@ from bench.core.detector import Detector
 from bench.core.faceset import FaceSet
 from bench.core.fit_data import build_fit_data, flags, hand_over
 from bench.core.metrics import acc_auc, oracle_accuracy
+from bench.run.predict import predict_stream
 
 MIN_DROP = 0.08  # none must lose at least 8 accuracy points to the plant
 MAX_AUC_MOVE = 0.015  # ... while its AUC moves at most 1.5 points (pattern plant)
@@ -270,8 +271,9 @@ def run_control(control: Control, build: Callable[[str, dict[str, Any]], Any], d
         hq=lambda split: clean[split], test_lq=lambda: planted["test"],
         detector_training=det_training, trainer=trainer)
     facts = hand_over(method, detector, data, work_dir, device)
-    acc, auc = acc_auc(planted["test"].labels,
-                       probabilities(method.predict, planted["test"], device))
+    prob = (predict_stream(method.predict, planted["test"], device)[0] if f["test_time"]
+            else probabilities(method.predict, planted["test"], device))
+    acc, auc = acc_auc(planted["test"].labels, prob)
     lost = none["clean_acc"] - none["planted_acc"]
     recovered = (acc - none["planted_acc"]) / lost if lost > 0 else None
     ceiling = (none["planted_oracle_acc"] - none["planted_acc"]) / lost if lost > 0 else None

@@ -1,4 +1,5 @@
-"""Test predictions, and where they are shared instead of made again: the real test faces of
+"""Test predictions: in face order, or for a test-time method in the stream order
+(``predict_stream``); and where they are shared instead of made again: the real test faces of
 one fitted method across the manipulations' cells (``predict_sharing_reals``), and the frozen
 detector's pass that a method records for the ``none`` runs of the same faces
 (``frozen_pass_cells``)."""
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from bench.core.faceset import FaceSet
+from bench.core.fit_data import TEST_BATCH_SIZE, test_stream_order
 from bench.core.method import fake_probability
 from bench.core.registry import METHODS, resolve
 from bench.core.spec import RunSpec
@@ -27,10 +29,31 @@ def predict_outputs(predict: Callable[[torch.Tensor], Any], faces: FaceSet, devi
     ``predict`` returns logits, or ``(logits, {name: per-face tensor})`` (a method's
     ``predict_recording``): those tensors are concatenated over the batches, in face order.
     """
+    return _predict_batches(predict, faces, device, [slice(s, s + batch_size)
+                                                     for s in range(0, len(faces), batch_size)])
+
+
+def predict_stream(predict: Callable[[torch.Tensor], Any], faces: FaceSet, device: torch.device,
+                   batch_size: int = TEST_BATCH_SIZE) -> tuple[np.ndarray, Recorded]:
+    """:func:`predict_outputs` for a test-time method: the faces are predicted in batches of
+    the stream order (:func:`bench.core.fit_data.test_stream_order`, classes mixed), and each
+    result is returned in face order."""
+    order = test_stream_order(len(faces))
+    batches = [np.sort(order[s:s + batch_size]) for s in range(0, len(order), batch_size)]
+    probs, recorded = _predict_batches(predict, faces, device, batches)
+    index = np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
+    inverse = np.empty_like(index)
+    inverse[index] = np.arange(len(index))
+    return probs[inverse], {k: v[inverse] for k, v in recorded.items()}
+
+
+def _predict_batches(predict: Callable[[torch.Tensor], Any], faces: FaceSet, device: torch.device,
+                     batches: list) -> tuple[np.ndarray, Recorded]:
+    """``predict`` on each batch of faces (a slice or an index array), results concatenated."""
     out: list[np.ndarray] = []
     parts: dict[str, list[np.ndarray]] = {}
-    for start in range(0, len(faces), batch_size):
-        x, _ = faces.tensors(slice(start, start + batch_size))
+    for index in batches:
+        x, _ = faces.tensors(index)
         res = predict(x.to(device))
         logits, rec = res if isinstance(res, tuple) else (res, {})
         out.append(fake_probability(logits).cpu().numpy())

@@ -24,7 +24,7 @@ from bench.core.spec import RunSpec
 from bench.core.store import ResultsStore
 from bench.run.faces import Faces
 from bench.run.fits import Fit
-from bench.run.predict import Recorded, predict_outputs, predict_sharing_reals
+from bench.run.predict import Recorded, predict_sharing_reals, predict_stream
 from bench.run.summary import StageClock
 
 
@@ -113,9 +113,9 @@ class Records:
             # (e.g. the bleach's frozen pass): the same numbers, batch for batch, not recomputed.
             probs, taken_from = self._frozen_probs[cell]
             recorded: Recorded = {}
-        elif fit_flags(method)["test_time"]:  # adapts while it predicts: every face, in order
-            probs, recorded = predict_outputs(predict, test, self.device,
-                                              batch_size=TEST_BATCH_SIZE)
+        elif fit_flags(method)["test_time"]:  # adapts while it predicts: every face, streamed
+            probs, recorded = predict_stream(predict, test, self.device,
+                                             batch_size=TEST_BATCH_SIZE)
         else:
             probs, recorded = predict_sharing_reals(
                 predict, test, self.device, self._real_probs,
