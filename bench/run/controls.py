@@ -50,7 +50,7 @@ from bench.core.detector import Detector
 from bench.core.faceset import FaceSet
 from bench.core.fit_data import build_fit_data, flags, hand_over
 from bench.core.metrics import acc_auc, oracle_accuracy
-from bench.run.predict import predict_stream
+from bench.run.predict import predict_outputs, predict_stream
 
 MIN_DROP = 0.08  # none must lose at least 8 accuracy points to the plant
 MAX_AUC_MOVE = 0.015  # ... while its AUC moves at most 1.5 points (pattern plant)
@@ -106,15 +106,9 @@ HEAVY = ("lq_finetune", "add_kd", "mixed_training", "restoration", "stability_de
 NO_CONTROL = {"none": "the baseline itself: nothing to recover"}
 
 
-@torch.no_grad()
-def probabilities(predict: Callable[[torch.Tensor], torch.Tensor], faces: FaceSet,
-                  device: torch.device, batch_size: int = 64) -> np.ndarray:
-    """P(fake) of ``predict``'s logits for every face, in order."""
-    out = []
-    for start in range(0, len(faces), batch_size):
-        x = faces.tensors(slice(start, start + batch_size))[0].to(device)
-        out.append(torch.softmax(predict(x).float(), dim=1)[:, 1].cpu())
-    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.float32)
+def _probabilities(detector: Detector, faces: FaceSet, device: torch.device) -> np.ndarray:
+    """P(fake) of the frozen detector for every face, in order (the engine's own prediction)."""
+    return predict_outputs(detector, faces, device)[0]
 
 
 def with_images(faces: FaceSet, images: np.ndarray) -> FaceSet:
@@ -172,11 +166,11 @@ def shift_pattern(detector: Detector, faces: FaceSet, device: torch.device, ampl
     weights = torch.zeros(1, 3, h, w, device=device, requires_grad=True)
     opt = torch.optim.Adam([weights], lr=0.05)
     for _ in range(steps):
-        idx = torch.randperm(len(faces), generator=g)[:batch_size].numpy()
-        x = faces.tensors(np.sort(idx))[0].to(device)
+        idx = np.sort(torch.randperm(len(faces), generator=g)[:batch_size].numpy())
+        x = faces.tensors(idx)[0].to(device)
         pattern = amplitude / 255.0 * torch.tanh(weights)
         logits = detector((x + pattern).clamp(0, 1)).float()
-        moved = logits[:, 1] - logits[:, 0] - base[np.sort(idx)].to(device)
+        moved = logits[:, 1] - logits[:, 0] - base[idx].to(device)
         loss = ((moved - delta) ** 2).mean()
         opt.zero_grad()
         loss.backward()
@@ -202,7 +196,7 @@ def search_plant(kind: str, detector: Detector, val: FaceSet, device: torch.devi
     """The weakest plant of ``kind`` that costs ``none`` >= MIN_DROP accuracy on ``val`` (and, for
     the pattern, moves AUC <= MAX_AUC_MOVE); else the one that comes closest. ``val`` is the set
     the plant is searched on: :func:`run_controls` passes clean LQ *train* (:data:`SEARCH_SPLIT`)."""
-    acc0, auc0 = acc_auc(val.labels, probabilities(detector, val, device))
+    acc0, auc0 = acc_auc(val.labels, _probabilities(detector, val, device))
     # candidates: (description, a function that builds the plant's apply), weakest first
     candidates: list[tuple[str, Callable[[], Callable[[FaceSet], FaceSet]]]] = []
     if kind == "pattern":
@@ -227,7 +221,7 @@ def search_plant(kind: str, detector: Detector, val: FaceSet, device: torch.devi
     best: tuple[tuple[float, float], Plant] | None = None
     for description, build_apply in candidates:
         apply = build_apply()
-        acc, auc = acc_auc(val.labels, probabilities(detector, apply(val), device))
+        acc, auc = acc_auc(val.labels, _probabilities(detector, apply(val), device))
         drop = acc0 - acc
         move = abs(auc - auc0) if auc is not None and auc0 is not None else 0.0
         plant = Plant(kind, apply, description, drop, move, drop >= MIN_DROP and move <= auc_bound)
@@ -271,8 +265,8 @@ def run_control(control: Control, build: Callable[[str, dict[str, Any]], Any], d
         hq=lambda split: clean[split], test_lq=lambda: planted["test"],
         detector_training=det_training, trainer=trainer)
     facts = hand_over(method, detector, data, work_dir, device)
-    prob = (predict_stream(method.predict, planted["test"], device)[0] if f["test_time"]
-            else probabilities(method.predict, planted["test"], device))
+    prob = (predict_stream if f["test_time"] else predict_outputs)(
+        method.predict, planted["test"], device)[0]
     acc, auc = acc_auc(planted["test"].labels, prob)
     lost = none["clean_acc"] - none["planted_acc"]
     recovered = (acc - none["planted_acc"]) / lost if lost > 0 else None
@@ -296,8 +290,8 @@ def none_accuracies(detector: Detector, clean: dict[str, FaceSet], planted: dict
                     device: torch.device) -> dict[str, float]:
     """``none`` on clean and planted LQ test, and the best threshold's accuracy on planted test
     (what a pure recalibration could win back: the ceiling of ``threshold``'s control)."""
-    ca, cu = acc_auc(clean["test"].labels, probabilities(detector, clean["test"], device))
-    prob = probabilities(detector, planted["test"], device)
+    ca, cu = acc_auc(clean["test"].labels, _probabilities(detector, clean["test"], device))
+    prob = _probabilities(detector, planted["test"], device)
     pa, pu = acc_auc(planted["test"].labels, prob)
     return {"clean_acc": ca, "clean_auc": cu, "planted_acc": pa, "planted_auc": pu,
             "planted_oracle_acc": oracle_accuracy(prob, planted["test"].labels) / 100.0}
