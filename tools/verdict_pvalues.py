@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from bench.core.store import ResultsStore  # noqa: E402
 from bench.core.verdict import Verdict  # noqa: E402
 from bench.report.tables import PRETTY, RecordSet  # noqa: E402
-from bench.report.verify import METRICS, _fit_seed, _label, _over_fits, pooled_verdict  # noqa: E402
+from bench.report.verify import METRICS, pooled_verdict, verdict_cells, verdict_label  # noqa: E402
 
 
 def _records(path: Path) -> RecordSet:
@@ -46,22 +46,19 @@ def _text(v: Verdict | None) -> str:
 def table(a: Path, b: Path, counts: list[int]) -> dict:
     """Per cell and metric, both folders' verdicts over the first n detector seeds, each n."""
     ra, rb = _records(a), _records(b)
-    cells: dict = {}
-    for spec in set(ra) & set(rb):
-        if spec.method != "none":
-            cells.setdefault(_over_fits(spec), []).append(spec)
+    cells = verdict_cells(sorted(set(ra) & set(rb), key=lambda s: s.run_id))
     rows, same = [], {n: [0, 0] for n in counts}
     for key in sorted(cells, key=lambda s: (s.detector, s.manipulation, s.method)):
         for name in METRICS:
             row = {"cell": f"{PRETTY.get(key.detector, key.detector)} {key.manipulation} "
                            f"{key.method} {name}"}
             for n in counts:
-                specs = sorted((s for s in cells[key] if s.seed < n), key=lambda s: (s.seed, _fit_seed(s)))
+                specs = [s for s in cells[key] if s.seed < n]
                 va, vb = pooled_verdict(ra, specs, name), pooled_verdict(rb, specs, name)
                 row[f"{n} A"], row[f"{n} B"] = _text(va), _text(vb)
                 if va is not None and vb is not None:  # identical as `bench verify` says it
                     same[n][1] += 1
-                    same[n][0] += int(_label(va.diff, va.mark) == _label(vb.diff, vb.mark))
+                    same[n][0] += int(verdict_label(va.diff, va.mark) == verdict_label(vb.diff, vb.mark))
             rows.append(row)
     return {"a": str(a), "b": str(b), "seeds": counts, "rows": rows,
             "identical": {str(n): {"identical": s[0], "compared": s[1]} for n, s in same.items()}}

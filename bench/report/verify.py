@@ -189,8 +189,8 @@ def cell_name(spec: RunSpec, name: str, seeds: tuple[int, ...] | None = None) ->
     seed = f"seed {spec.seed}" if seeds is None else \
         f"seed{'s' if len(seeds) > 1 else ''} {','.join(map(str, seeds))}"
     opts = "" if spec.options == "{}" else f" options {spec.options}"
-    if seeds is None and _fit_seed(spec):
-        seed += f" fit {_fit_seed(spec)}"
+    if seeds is None and fit_seed(spec):
+        seed += f" fit {fit_seed(spec)}"
     return (f"{PRETTY.get(spec.detector, spec.detector)} {spec.manipulation} {spec.method}{params} "
             f"{spec.train_compression}->{spec.test_compression} {seed}{opts} {name}")
 
@@ -199,7 +199,8 @@ def _inside(value: float, ci: list[float] | None) -> bool | None:
     return None if ci is None else bool(ci[0] <= value <= ci[1])
 
 
-def _label(diff: float | None, mark: str) -> str:
+def verdict_label(diff: float | None, mark: str) -> str:
+    """A verdict as the tables print it: the difference's sign and its mark (``+*``, ``-``)."""
     if diff is None or not np.isfinite(diff):
         return "n/a"
     sign = "+" if diff > 0 else "-" if diff < 0 else "0"
@@ -239,16 +240,28 @@ def _verdict(records: RecordSet, remedies: list[RunSpec], name: str) -> tuple[fl
     if len(remedies) == 1:
         t = records.paired(remedies[0], baseline_spec(remedies[0]), name, LEVEL)
         diff = None if t is None else t["diff"]
-        return diff, _label(diff, CONDITIONAL_MARK if t is not None and t["significant"] else "")
+        return diff, verdict_label(diff, CONDITIONAL_MARK if t is not None and t["significant"] else "")
     diff, mark = _pooled(records, remedies, name)
-    return diff, _label(diff, mark)
+    return diff, verdict_label(diff, mark)
 
 
-def _fit_seed(spec: RunSpec) -> int:
+def fit_seed(spec: RunSpec) -> int:
+    """The run's method fit seed (0 where specs have none)."""
     return int(getattr(spec, "fit_seed", 0))
 
 
-def _over_fits(spec: RunSpec) -> RunSpec:
+def verdict_cells(specs: list[RunSpec]) -> dict[RunSpec, list[RunSpec]]:
+    """The remedy runs of ``specs`` grouped into verdict cells (key: :func:`over_fits`), each
+    sorted by detector seed and fit seed; only runs whose ``none`` is among ``specs``."""
+    present = set(specs)
+    groups: dict[RunSpec, list[RunSpec]] = {}
+    for spec in specs:
+        if spec.method != "none" and baseline_spec(spec) in present:
+            groups.setdefault(over_fits(spec), []).append(spec)
+    return {k: sorted(v, key=lambda s: (s.seed, fit_seed(s))) for k, v in groups.items()}
+
+
+def over_fits(spec: RunSpec) -> RunSpec:
     """The verdict's cell: ``spec`` with its detector seed (and fit seed, where specs have one)
     set to 0, so that every fit of every seed of one cell is tested together."""
     return replace(spec, seed=0, **({"fit_seed": 0} if hasattr(spec, "fit_seed") else {}))
@@ -292,14 +305,7 @@ def compare(mine: Path, theirs: Path, tolerance: float | None = None,
             out.cells.append(CellDiff(spec, name, float(a), float(b),
                                       _inside(a, rt.interval(spec, name, LEVEL)),
                                       _inside(b, rm.interval(spec, name, LEVEL))))
-    # Verdicts: remedy runs grouped over seeds; only seeds where both sets hold remedy and none.
-    groups: dict[RunSpec, list[RunSpec]] = {}
-    common_set = set(common)
-    for spec in common:
-        if spec.method != "none" and baseline_spec(spec) in common_set:
-            groups.setdefault(_over_fits(spec), []).append(spec)
-    for specs in groups.values():
-        specs = sorted(specs, key=lambda s: (s.seed, _fit_seed(s)))
+    for specs in verdict_cells(common).values():
         seeds = tuple(dict.fromkeys(s.seed for s in specs))
         for name in METRICS:
             dm, vm = _verdict(rm, specs, name)
@@ -377,4 +383,4 @@ def write(c: Comparison, out_dir: Path, stem: str = "verify") -> tuple[Path, Pat
 
 
 __all__ = ["CellDiff", "Comparison", "VerdictDiff", "VerifyInputError", "cell_name", "compare",
-           "markdown", "write"]
+           "fit_seed", "markdown", "over_fits", "pooled_verdict", "verdict_cells", "verdict_label", "write"]
