@@ -36,7 +36,7 @@ clean-results:
 # python3 (or this .venv where it exists); wheels in .whl/ (make gpu-wheels, where pip can reach
 # PyPI) are installed into /tmp/site first, for packages the GPU image lacks.
 GPU_PY ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
-GPU_OUT ?= results/gpu
+GPU_OUT ?= docs/data/gpu
 GPU_CHECK_ARGS ?=
 GPU_WHEELS = $(shell grep -iE '^(mmengine-lite|addict|yapf|termcolor|platformdirs|kornia|kornia_rs)==' constraints.txt)
 

@@ -33,7 +33,7 @@ device lease missed.
 Every detector and the DDP step run in their own subprocess with a timeout, and each
 measurement inside one is separately guarded, so a failure (out of memory, a hang,
 a missing package) costs only that measurement: it is recorded as ``error`` and the
-rest goes on. The JSON (``results/gpu/gpu_check_<UTC time>.json`` by default, or
+rest goes on. The JSON (``docs/data/gpu/gpu_check_<UTC time>.json`` by default, or
 ``--out DIR``) is rewritten after every part, so even a check killed from outside
 keeps what finished; it holds the device name, torch/CUDA/cuDNN versions, the
 commit (``git`` or the ``BENCH_COMMIT`` environment variable), the settings used
@@ -578,7 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "and a 2-process DDP epoch on this machine's GPU; write one JSON.")
     p.add_argument("--dry-run", action="store_true",
                    help="on the CPU with the tiny test detector and tiny sizes (what the tests run)")
-    p.add_argument("--out", type=Path, default=Path("results/gpu"), help="folder for the JSON")
+    p.add_argument("--out", type=Path, default=Path("docs/data/gpu"), help="folder for the JSON")
     p.add_argument("--detectors", default=None,
                    help="comma list (default: the five paper detectors; tiny with --dry-run); "
                         "'none' for the DDP part alone")
