@@ -48,3 +48,20 @@ def test_publish_refuses_an_empty_work_folder(tmp_path, capsys):
     (tmp_path / "work" / "runs").mkdir(parents=True)
     assert main([str(tmp_path / "work"), str(tmp_path / "out")]) == 2
     assert "no run records" in capsys.readouterr().err
+
+
+def test_a_refused_publish_leaves_the_previous_set_whole(tmp_path, capsys):
+    """A record whose arrays are missing is refused (exit 2, the file named) before the
+    published set is touched; a later complete publish replaces it."""
+    work, out = _work(tmp_path), tmp_path / "results" / "smoke"
+    assert main([str(work), str(out), "--seeds", "0"]) == 0
+    before = sorted(p.name for p in (out / "records").iterdir())
+    missing = sorted((work / "runs").glob("*.npz"))[0]
+    missing.unlink()
+    assert main([str(work), str(out), "--seeds", "0"]) == 2
+    assert f"{missing.name} is missing" in capsys.readouterr().err
+    assert sorted(p.name for p in (out / "records").iterdir()) == before
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "records", "tables"]
+    (work / "runs" / missing.with_suffix(".json").name).unlink()
+    assert main([str(work), str(out), "--seeds", "0"]) == 0
+    assert len(list((out / "records").glob("*.json"))) == 1

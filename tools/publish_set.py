@@ -8,8 +8,10 @@ rendered, and a ``manifest.json`` naming the commands, seeds, commits, versions 
     python tools/publish_set.py work_dirs/publish results/quick --seeds 0,1,2 \\
         --command "python -m bench run --method pixel_bleach --detector all --seeds 0,1,2 --jobs 2"
 
-The target's ``records/`` and ``tables/`` are replaced; its ``README.md`` is kept. Exit 2 when
-the work folder has no records.
+The target's ``records/`` and ``tables/`` are replaced; its ``README.md`` is kept. The new set is
+built beside the old one and swapped in only when complete, so an interrupted or refused publish
+leaves the previous set whole. Exit 2 when the work folder has no records or a record's arrays
+are missing.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.core.store import ARRAY_KEYS  # noqa: E402
+from bench.core.store import ARRAY_KEYS, atomic_write_text  # noqa: E402
 
 VERSION_KEYS = ("torch", "torchvision", "timm", "mmengine-lite", "numpy", "python")
 
@@ -39,21 +41,35 @@ def trim_arrays(src: Path, dst: Path) -> None:
 
 
 def copy_records(runs: Path, records: Path) -> list[dict]:
-    """Every record of ``runs`` into ``records`` (arrays trimmed); the records, parsed."""
-    if records.exists():
-        shutil.rmtree(records)
+    """Every record of ``runs`` into the new folder ``records`` (arrays trimmed); the records,
+    parsed. ValueError naming the file where a record's arrays are missing."""
+    paths = sorted(runs.glob("*.json"))
+    for path in paths:  # refuse before writing anything
+        npz = runs / json.loads(path.read_text())["arrays"]["file"]
+        if not npz.is_file():
+            raise ValueError(f"{npz} is missing (the record {path.name} names it)")
     records.mkdir(parents=True)
     out = []
-    for path in sorted(runs.glob("*.json")):
+    for path in paths:
         record = json.loads(path.read_text())
         npz = runs / record["arrays"]["file"]
-        if not npz.is_file():
-            raise SystemExit(f"publish: {npz} is missing (the record {path.name} names it)")
         trim_arrays(npz, records / npz.name)
         record["arrays"] = {**record["arrays"], "keys": list(ARRAY_KEYS)}
         (records / path.name).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         out.append(record)
     return out
+
+
+def swap_in(new: Path, target: Path) -> None:
+    """Replace the folder ``target`` with the finished folder ``new`` (a sibling)."""
+    old = target.with_name(f".{target.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        target.rename(old)
+    new.rename(target)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 def manifest(name: str, what: str, records: list[dict], seeds: list[int], commands: list[str],
@@ -92,14 +108,23 @@ def main(argv: list[str] | None = None) -> int:
     if not any(runs.glob("*.json")):
         print(f"publish: no run records in {runs}", file=sys.stderr)
         return 2
-    records = copy_records(runs, args.out / "records")
-    tables = args.out / "tables"
-    if tables.exists():
-        shutil.rmtree(tables)
-    shutil.copytree(args.work / "tables", tables)
+    stage = args.out / ".publishing"
+    if stage.exists():
+        shutil.rmtree(stage)
+    try:
+        records = copy_records(runs, stage / "records")
+    except ValueError as exc:
+        shutil.rmtree(stage, ignore_errors=True)
+        print(f"publish: {exc}", file=sys.stderr)
+        return 2
+    shutil.copytree(args.work / "tables", stage / "tables")
     seeds = [int(s) for s in args.seeds.split(",")]
     m = manifest(args.out.name, args.what, records, seeds, args.command, args.jobs)
-    (args.out / "manifest.json").write_text(json.dumps(m, indent=1) + "\n")
+    swap_in(stage / "records", args.out / "records")
+    swap_in(stage / "tables", args.out / "tables")
+    stage.rmdir()
+    atomic_write_text(args.out / "manifest.json", json.dumps(m, indent=1) + "\n")
+    tables = args.out / "tables"
     print(f"published {len(records)} records and {len(list(tables.iterdir()))} tables to {args.out}")
     return 0
 
