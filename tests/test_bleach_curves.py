@@ -103,8 +103,29 @@ def test_score_every_skips_epochs_but_keeps_the_first_and_last(toy, tmp_path) ->
     cfg = {**CFG, "epochs": 3}
     res = BC.bleach_curves(det, faces["train"], faces["val"], faces["test"], cfg, tmp_path / "s",
                            torch.device("cpu"), (), n_boot=2, score_every=2)
-    assert sorted({r["epoch"] for r in res["rows"]}) == [0, 2, 3]
+    kept = res["selection"]["with_untrained"]
+    assert sorted({r["epoch"] for r in res["rows"]}) == sorted({0, 2, 3, kept})  # and the kept one
     assert [h["epoch"] for h in res["history"]] == [0, 1, 2, 3]  # the loop's val keeps every epoch
+
+
+def test_the_kept_epoch_is_scored_even_when_score_every_skips_it(toy, tmp_path, monkeypatch) -> None:
+    """The generator the loop keeps (here forced to epoch 2 of 4) is scored after the fit, though
+    ``score_every`` skips it; its rows equal those of a run that scores every epoch."""
+    import bleachbench.methods.bleach_fit as loop
+
+    def runs(name: str, score_every: int) -> dict:
+        calls = iter(range(100))  # the untrained state, then one call per epoch: keep epoch 2
+        monkeypatch.setattr(loop, "select_score", lambda val, metric: float(next(calls) == 2))
+        return BC.bleach_curves(det, faces["train"], faces["val"], faces["test"], {**CFG, "epochs": 4},
+                                tmp_path / name, torch.device("cpu"), (), n_boot=2,
+                                score_every=score_every)
+
+    det, faces = toy
+    every, sparse = runs("e", 1), runs("s", 3)
+    assert every["fit"]["best_epoch"] == sparse["fit"]["best_epoch"] == 1  # the loop's 0-based epoch
+    assert sorted({r["epoch"] for r in sparse["rows"]}) == [0, 2, 3, 4]
+    pick = [(r["set"], r["acc"], r["auc"]) for r in sparse["rows"] if r["epoch"] == 2]
+    assert pick == [(r["set"], r["acc"], r["auc"]) for r in every["rows"] if r["epoch"] == 2]
 
 
 def test_reading_names_the_explanation() -> None:

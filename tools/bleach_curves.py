@@ -185,8 +185,8 @@ def bleach_curves(detector: torch.nn.Module, train_lq: FaceSet, val_lq: FaceSet,
     a row is ``{epoch, set, group, n, acc, auc, fp, fn}`` (+ test intervals). ``on_epoch``
     gets the partial result (rows so far, ``"partial": True``) after every epoch, so that a fit
     stopped early still leaves its curve. ``score_every``: score the four sets only at epoch 0,
-    every ``score_every``-th epoch and the last (the loop's own LQ val history keeps every
-    epoch); a long fit's scoring otherwise costs more than the fit."""
+    every ``score_every``-th epoch, the last, and the epoch the fit keeps (the loop's own LQ
+    val history keeps every epoch); a long fit's scoring otherwise costs more than the fit."""
     work_dir = Path(work_dir)
     if work_dir.exists():  # a stored fit would be restored without running the loop
         shutil.rmtree(work_dir)
@@ -203,11 +203,8 @@ def bleach_curves(detector: torch.nn.Module, train_lq: FaceSet, val_lq: FaceSet,
     offset_index: list[np.ndarray] = []
     started = time.perf_counter()
 
-    def hook(m: PixelBleach) -> None:
-        epoch = epoch_counter[0]
-        if epoch % max(1, score_every) and epoch != int(cfg.get("epochs", epoch)):
-            epoch_counter[0] += 1  # not scored: the generator trajectory is unchanged
-            return
+    def score(m: PixelBleach, epoch: int) -> None:
+        """Score every tracked set with the generator as it is now, filed under ``epoch``."""
         if not offset_index:
             offset_index.append(np.load(work_dir / ARRAYS)["offset_index"])
         probs: dict[str, np.ndarray] = {}
@@ -232,7 +229,13 @@ def bleach_curves(detector: torch.nn.Module, train_lq: FaceSet, val_lq: FaceSet,
             log(f"epoch {epoch}: " + ", ".join(
                 f"{r['set']} acc {100 * r['acc']:.1f} AUC {100 * (r['auc'] or 0):.1f}" for r in t)
                 + f" ({time.perf_counter() - started:.0f} s)")
+
+    def hook(m: PixelBleach) -> None:
+        epoch = epoch_counter[0]
         epoch_counter[0] += 1
+        if epoch % max(1, score_every) and epoch != int(cfg.get("epochs", epoch)):
+            return  # not scored: the generator trajectory is unchanged
+        score(m, epoch)
         if on_epoch is not None:
             on_epoch({"rows": list(rows), "history": [], "partial": True,
                       "selection": {"metric": m.select_metric, "trained_only": None,
@@ -252,6 +255,9 @@ def bleach_curves(detector: torch.nn.Module, train_lq: FaceSet, val_lq: FaceSet,
         scores = [select_score(h, method.select_metric) for h in cands]
         return int(cands[int(np.argmax(scores))]["epoch"])  # first maximum, as the loop's ">"
 
+    chosen = int(facts.get("best_epoch", -1)) + 1  # the generator the loop left in place
+    if chosen > 0 and all(r["epoch"] != chosen for r in rows):
+        score(method, chosen)  # --score-every skipped it
     fit = {k: v for k, v in facts.items() if k not in ("history",)}
     return {"rows": rows, "history": history, "fit": json.loads(json.dumps(fit, default=str)),
             "selection": {"metric": method.select_metric,
@@ -347,16 +353,20 @@ def summarise(results: Sequence[dict[str, Any]]) -> str:
         fit += f", {res['method_cfg']['epochs']} ep / batch {res['method_cfg']['batch_size']}"
         groups = [g for g in dict.fromkeys(r["group"] for r in res["rows"])
                   if g == "all" or not per_manip]
+        scored = {r["epoch"] for r in res["rows"]}
+        shown = kept if kept in scored else max(scored)  # runs made before the kept epoch was scored
+        label = f"{kept} ({res['selection']['with_untrained']})" + (
+            "" if shown == kept else f", not scored: epoch {shown} shown")
         for group in groups:
             cells, deltas = [], {}
             for name in SETS:
-                a, b = _row(res, group, 0, name), _row(res, group, kept, name)
+                a, b = _row(res, group, 0, name), _row(res, group, shown, name)
                 if a is None or b is None or a["auc"] is None or b["auc"] is None:
                     cells.append("–")
                     continue
                 deltas[name] = 100 * (b["auc"] - a["auc"])
                 cells.append(f"{100 * a['auc']:.1f} → {100 * b['auc']:.1f}")
-            t0, tk = _row(res, group, 0, "test"), _row(res, group, kept, "test")
+            t0, tk = _row(res, group, 0, "test"), _row(res, group, shown, "test")
             if t0 is None or tk is None:
                 continue
             d_acc = f"{100 * (tk['acc'] - t0['acc']):+.1f}{_ci(tk.get('d_acc_ci'))}"
@@ -364,8 +374,7 @@ def summarise(results: Sequence[dict[str, Any]]) -> str:
             read = (reading(deltas["train"], deltas["test"])
                     if "train" in deltas and "test" in deltas else "")
             lines.append(f"| {res['detector']} | {res['seed']} | {fit} | {res['n_train']} | {group} | "
-                         + " | ".join(cells) + f" | {d_acc} | {d_auc} | {kept} "
-                         f"({res['selection']['with_untrained']}) | {read} |")
+                         + " | ".join(cells) + f" | {d_acc} | {d_auc} | {label} | {read} |")
     return "\n".join(lines) + "\n"
 
 
