@@ -43,21 +43,17 @@ def trim_arrays(src: Path, dst: Path) -> None:
 def copy_records(runs: Path, records: Path) -> list[dict]:
     """Every record of ``runs`` into the new folder ``records`` (arrays trimmed); the records,
     parsed. ValueError naming the file where a record's arrays are missing."""
-    paths = sorted(runs.glob("*.json"))
-    for path in paths:  # refuse before writing anything
-        npz = runs / json.loads(path.read_text())["arrays"]["file"]
+    parsed = [(path, json.loads(path.read_text())) for path in sorted(runs.glob("*.json"))]
+    for path, record in parsed:  # refuse before writing anything
+        npz = runs / record["arrays"]["file"]
         if not npz.is_file():
             raise ValueError(f"{npz} is missing (the record {path.name} names it)")
     records.mkdir(parents=True)
-    out = []
-    for path in paths:
-        record = json.loads(path.read_text())
-        npz = runs / record["arrays"]["file"]
-        trim_arrays(npz, records / npz.name)
+    for path, record in parsed:
+        trim_arrays(runs / record["arrays"]["file"], records / record["arrays"]["file"])
         record["arrays"] = {**record["arrays"], "keys": list(ARRAY_KEYS)}
         (records / path.name).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
-        out.append(record)
-    return out
+    return [record for _, record in parsed]
 
 
 def swap_in(new: Path, target: Path) -> None:
