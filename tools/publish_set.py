@@ -50,7 +50,8 @@ def copy_records(runs: Path, records: Path) -> list[dict]:
             raise ValueError(f"{npz} is missing (the record {path.name} names it)")
     records.mkdir(parents=True)
     for path, record in parsed:
-        trim_arrays(runs / record["arrays"]["file"], records / record["arrays"]["file"])
+        npz = runs / record["arrays"]["file"]
+        trim_arrays(npz, records / npz.name)
         record["arrays"] = {**record["arrays"], "keys": list(ARRAY_KEYS)}
         (records / path.name).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     return [record for _, record in parsed]
