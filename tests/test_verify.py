@@ -11,7 +11,7 @@ from bench.cli import main
 from bench.cli.commands.verify import manifest_commands
 from bench.core.metrics import compute_metrics
 from bench.core.store import ResultsStore
-from bench.report.verify import cell_name, compare
+from bench.report.verify import Comparison, VerdictDiff, cell_name, claim, compare
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +90,8 @@ def test_the_manifest_commands_that_make_records(tmp_path):
         ["reproduce", "main", "--seeds", "0,1,2"], ["reproduce", "sota", "--seeds", "0,1,2"]]
 
 
-def _two_seeds(smoke_set, root) -> ResultsStore:
-    """The smoke set's records as detector seeds 0 and 1 (seed 1's probabilities jittered)."""
+def _two_seeds(smoke_set, root, n: int = 2) -> ResultsStore:
+    """The smoke set's records as detector seeds 0..n-1 (seeds > 0: probabilities jittered)."""
     from dataclasses import replace
 
     from bench.core.spec import RunSpec
@@ -101,7 +101,7 @@ def _two_seeds(smoke_set, root) -> ResultsStore:
     for record in src.records():
         spec = RunSpec.from_dict(record["spec"])
         arrays = src.arrays(record)
-        for seed in (0, 1):
+        for seed in range(n):
             arr = dict(arrays)
             if seed:
                 arr["prob"] = np.clip(arr["prob"] + rng.normal(0, 0.02, arr["prob"].shape),
@@ -124,7 +124,8 @@ def test_verdict_pvalues_tool_agrees_with_verify(smoke_set, tmp_path):
     out = tmp_path / "p.md"
     assert pvalues([str(dst.root), str(dst.root), "--seeds", "1,2", "--out", str(out)]) == 0
     t = json.loads(out.with_suffix(".json").read_text())
-    assert t["identical"] == {"1": {"identical": 2, "compared": 2}, "2": {"identical": 2, "compared": 2}}
+    assert t["identical"] == {"1": {"identical": 2, "compared": 2, "same_claim": 2},
+                              "2": {"identical": 2, "compared": 2, "same_claim": 2}}
     assert [r["cell"] for r in t["rows"]] == ["tiny FaceSwap pixel_bleach acc", "tiny FaceSwap pixel_bleach auc"]
     assert all("(p 0." in r["2 A"] or "(p 1." in r["2 A"] for r in t["rows"])
     assert pvalues([str(dst.root), str(tmp_path / "missing"), "--out", str(out)]) == 2
@@ -140,16 +141,58 @@ def test_several_seeds_are_tested_together_over_fits_and_videos(smoke_set, tmp_p
     assert all(v.seeds == (0, 1) and v.identical for v in result.verdicts)
     assert all(v.mine != "n/a" for v in result.verdicts)
 
-    # A remedy that does the opposite in the other set, in both seeds: a judged verdict flips
-    # with significant opposite signs, and the cell is named.
+    # A remedy that does the opposite in the other set, in both seeds: a judged verdict flips,
+    # which --tolerance fails, naming the cell; by default only a flip between two significant
+    # verdicts (a contradiction) fails.
     theirs = ResultsStore(tmp_path / "theirs")
     shutil.copytree(dst.runs_dir, theirs.runs_dir)
     acc = next(v for v in result.verdicts if v.metric == "acc")
     for path in theirs.runs_dir.glob("pixel_bleach-tiny-FaceSwap-c40-*.json"):
         label = theirs.arrays(json.loads(path.read_text()))["label"].astype(np.float32)
         _rewrite(theirs, path, label if acc.mine.startswith("-") else 1.0 - label)
-    flipped = compare(dst.root, theirs.root)
+    flipped = compare(dst.root, theirs.root, tolerance=0.95)
     assert not flipped.passed and flipped.share_identical < 0.95
+    default = compare(dst.root, theirs.root)
+    assert default.passed is not bool(default.opposite)
     differing = [v for v in flipped.judged if not v.identical]
     assert differing and all("tiny FaceSwap pixel_bleach" in cell_name(v.spec, v.metric, v.seeds)
                              for v in differing)
+
+
+def test_the_share_of_identical_verdicts_is_judged_only_when_asked(smoke_set):
+    """By default verify judges the installation: the `none` cells, and no verdict significant
+    with opposite signs. A star on one host only is reported (identical share, same claim) and
+    judged only with --tolerance: two hosts are independent replications of the detectors."""
+    spec = next(iter(compare(smoke_set, smoke_set).verdicts)).spec
+
+    def comparison(pairs, tolerance=None):
+        c = Comparison(smoke_set, smoke_set, tolerance)
+        c.verdicts = [VerdictDiff(spec, (0, 1, 2), "acc", a, b, None, None) for a, b in pairs]
+        return c
+
+    pairs = [("+*", "+*"), ("-", "-"), ("+*", "+"), ("-", "+")]
+    c = comparison(pairs)
+    assert c.passed and c.share_identical == 0.5 and c.share_same_claim == 0.75
+    assert not comparison(pairs, tolerance=0.95).passed and comparison(pairs, tolerance=0.5).passed
+    assert not comparison(pairs + [("+*", "-*")]).passed  # a contradiction fails either way
+    assert [claim(x) for x in ("+*", "-†", "+", "-", "0", "n/a")] == ["+*", "-†", "n.s.", "n.s.", "n.s.", "n/a"]
+
+
+def test_host_seed_effects_tool_says_whether_a_seed_pins_the_detector(smoke_set, tmp_path):
+    """tools/host_seed_effects.py: a folder against itself has per-seed effects correlated 1 and
+    no spread between the hosts (ratio 0); fewer than three seeds in common exits 2."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tools.host_seed_effects import main as seed_effects
+
+    three = _two_seeds(smoke_set, tmp_path / "three", n=3)
+    out = tmp_path / "s.md"
+    assert seed_effects([str(three.root), str(three.root), "--out", str(out)]) == 0
+    t = json.loads(out.with_suffix(".json").read_text())
+    assert {(r["method"], r["metric"]) for r in t["rows"]} >= {("pixel_bleach", "acc"), ("none", "auc")}
+    assert all(r["seeds"] == [0, 1, 2] and r["sd_diff"] == 0 for r in t["rows"])
+    assert all(r["ratio"] == 0 and r["corr"] > 0.999 for r in t["rows"] if r["sd_seeds"] > 0)
+    two = _two_seeds(smoke_set, tmp_path / "two", n=2)
+    assert seed_effects([str(two.root), str(two.root), "--out", str(out)]) == 2

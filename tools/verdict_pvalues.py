@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from bench.core.store import ResultsStore  # noqa: E402
 from bench.core.verdict import Verdict  # noqa: E402
 from bench.report.tables import PRETTY, RecordSet  # noqa: E402
-from bench.report.verify import METRICS, pooled_verdict, verdict_cells, verdict_label  # noqa: E402
+from bench.report.verify import METRICS, claim, pooled_verdict, verdict_cells, verdict_label  # noqa: E402
 
 
 def _records(path: Path) -> RecordSet:
@@ -47,7 +47,7 @@ def table(a: Path, b: Path, counts: list[int]) -> dict:
     """Per cell and metric, both folders' verdicts over the first n detector seeds, each n."""
     ra, rb = _records(a), _records(b)
     cells = verdict_cells(sorted(set(ra) & set(rb), key=lambda s: s.run_id))
-    rows, same = [], {n: [0, 0] for n in counts}
+    rows, same = [], {n: [0, 0, 0] for n in counts}
     for key in sorted(cells, key=lambda s: (s.detector, s.manipulation, s.method)):
         for name in METRICS:
             row = {"cell": f"{PRETTY.get(key.detector, key.detector)} {key.manipulation} "
@@ -58,10 +58,13 @@ def table(a: Path, b: Path, counts: list[int]) -> dict:
                 row[f"{n} A"], row[f"{n} B"] = _text(va), _text(vb)
                 if va is not None and vb is not None:  # identical as `bench verify` says it
                     same[n][1] += 1
-                    same[n][0] += int(verdict_label(va.diff, va.mark) == verdict_label(vb.diff, vb.mark))
+                    la, lb = verdict_label(va.diff, va.mark), verdict_label(vb.diff, vb.mark)
+                    same[n][0] += int(la == lb)
+                    same[n][2] += int(claim(la) == claim(lb))
             rows.append(row)
     return {"a": str(a), "b": str(b), "seeds": counts, "rows": rows,
-            "identical": {str(n): {"identical": s[0], "compared": s[1]} for n, s in same.items()}}
+            "identical": {str(n): {"identical": s[0], "compared": s[1], "same_claim": s[2]}
+                          for n, s in same.items()}}
 
 
 def markdown(t: dict) -> str:
@@ -74,6 +77,9 @@ def markdown(t: dict) -> str:
     lines += ["| " + " | ".join([r["cell"]] + [r[c] for c in cols]) + " |" for r in t["rows"]]
     lines.append("| **identical verdicts** | " + " | ".join(
         f"{t['identical'][str(n)]['identical']} of {t['identical'][str(n)]['compared']} | "
+        for n in t["seeds"]) + "|")
+    lines.append("| **same claim** (significant alike, or in neither) | " + " | ".join(
+        f"{t['identical'][str(n)]['same_claim']} of {t['identical'][str(n)]['compared']} | "
         for n in t["seeds"]) + "|")
     return "\n".join(lines) + "\n"
 

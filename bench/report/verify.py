@@ -19,13 +19,20 @@ parameters x seed x compression x profile options):
   conditional on one trained detector: one detector seed in common), ``+``, ``-`` (not
   significant) or ``0``.
 
-Pass/fail (:attr:`Comparison.passed`):
+Pass/fail (:attr:`Comparison.passed`), a check of the installation:
 
 * the ``none`` cells: their accuracy moved by at most ``none_tolerance`` points on average
-  (default 3; measured between hosts: 1.0-1.8). This checks the data and the detectors;
-* the verdicts over several detector seeds: at least ``tolerance`` (default 0.95, issue 29's
-  goal) identical (same sign and mark), **and** none significant with opposite signs (where a
-  verdict flips, it must be one a table shows as not significant).
+  (default 3; measured between hosts: 1.0-1.9). This checks the data and the detectors;
+* the verdicts over several detector seeds: none significant with opposite signs (a
+  contradiction: where a verdict flips, it must be one a table shows as not significant);
+* only with ``tolerance`` (``--tolerance SHARE``): at least that share identical (same sign
+  and mark). The default does not judge the share: two hosts train their detectors from the
+  same seed into different detectors, and the bleach's effect per detector seed is
+  uncorrelated between them (``tools/host_seed_effects.py``), so two sound installations are
+  independent replications of the experiment and agree on a verdict only as often as two
+  independent tests do. The share is reported against :data:`GOAL` (issue 29's 95 %), and
+  beside it the share of the same *claim* (significant the same way, or not significant on
+  both: the sign of a difference no test supports is not a claim).
 
 Verdicts conditional on one trained detector (``†``, and one fit) are reported, not judged:
 another machine trains another detector, and the bleach's verdict on one detector changes with
@@ -50,9 +57,12 @@ from bench.report.tables import PRETTY, RecordSet, baseline_spec, metric
 
 METRICS = ("acc", "auc")
 LEVEL = "frame"
-#: defaults of ``verify``'s pass rule (the CLI's --tolerance and --none-tolerance)
-TOLERANCE = 0.95
+#: defaults of ``verify``'s pass rule (the CLI's --tolerance and --none-tolerance): the share of
+#: identical verdicts is not judged unless asked for (module docstring)
+TOLERANCE: float | None = None
 NONE_TOLERANCE = 3.0
+#: issue 29's goal for the share of identical verdicts between two hosts, reported beside it
+GOAL = 0.95
 
 
 class VerifyInputError(ValueError):
@@ -98,6 +108,11 @@ class VerdictDiff:
         return self.mine == self.theirs
 
     @property
+    def same_claim(self) -> bool:
+        """The same claim: significant the same way in both, or significant in neither."""
+        return claim(self.mine) == claim(self.theirs)
+
+    @property
     def opposite(self) -> bool:
         """Significant in both sets, with opposite signs."""
         return self.mine.endswith("*") and self.theirs.endswith("*") and self.mine[0] != self.theirs[0]
@@ -107,7 +122,7 @@ class VerdictDiff:
 class Comparison:
     mine: Path
     theirs: Path
-    tolerance: float
+    tolerance: float | None
     none_tolerance: float = NONE_TOLERANCE
     cells: list[CellDiff] = field(default_factory=list)
     verdicts: list[VerdictDiff] = field(default_factory=list)
@@ -126,6 +141,11 @@ class Comparison:
         return None if not judged else sum(v.identical for v in judged) / len(judged)
 
     @property
+    def share_same_claim(self) -> float | None:
+        judged = self.judged
+        return None if not judged else sum(v.same_claim for v in judged) / len(judged)
+
+    @property
     def opposite(self) -> list[VerdictDiff]:
         return [v for v in self.judged if v.opposite]
 
@@ -141,7 +161,8 @@ class Comparison:
         if moved is None and share is None:  # neither none nor a judged verdict: all cells inside
             return bool(self.cells) and all(c.inside for c in self.cells)
         none_ok = moved is None or moved <= self.none_tolerance
-        return none_ok and (share is None or (share >= self.tolerance and not self.opposite))
+        share_ok = share is None or self.tolerance is None or share >= self.tolerance
+        return none_ok and share_ok and not self.opposite
 
     def figures(self) -> dict[str, Any]:
         """The agreement as numbers (JSON-ready)."""
@@ -167,6 +188,7 @@ class Comparison:
             "runs_common": self.common, "runs_only_mine": self.only_mine, "runs_only_theirs": self.only_theirs,
             "verdicts_compared": len(judged), "verdicts_identical": n_id,
             "verdicts_identical_pct": 100.0 * n_id / len(judged) if judged else None,
+            "verdicts_same_claim": sum(v.same_claim for v in judged), "goal": GOAL,
             "verdicts_opposite_significant": len(self.opposite),
             "conditional_compared": len(cond),
             "conditional_identical": sum(v.identical for v in cond),
@@ -197,6 +219,11 @@ def cell_name(spec: RunSpec, name: str, seeds: tuple[int, ...] | None = None) ->
 
 def _inside(value: float, ci: list[float] | None) -> bool | None:
     return None if ci is None else bool(ci[0] <= value <= ci[1])
+
+
+def claim(label: str) -> str:
+    """What a verdict claims: its sign and mark where it is significant, else ``n.s.``."""
+    return label if label.endswith(("*", CONDITIONAL_MARK)) else "n.s." if label != "n/a" else label
 
 
 def verdict_label(diff: float | None, mark: str) -> str:
@@ -284,7 +311,7 @@ def compare(mine: Path, theirs: Path, tolerance: float | None = None,
     folder or no run in common."""
     tolerance = TOLERANCE if tolerance is None else tolerance
     none_tolerance = NONE_TOLERANCE if none_tolerance is None else none_tolerance
-    if not 0.0 <= tolerance <= 1.0:
+    if tolerance is not None and not 0.0 <= tolerance <= 1.0:
         raise VerifyInputError(f"--tolerance must be between 0 and 1, got {tolerance}")
     if not none_tolerance >= 0.0:
         raise VerifyInputError(f"--none-tolerance must be >= 0 points, got {none_tolerance}")
@@ -323,9 +350,12 @@ def _fmt(x: float | None, digits: int = 1) -> str:
 def markdown(c: Comparison, max_rows: int = 40) -> str:
     """A short summary: cells compared, inside intervals, verdicts identical, what differs."""
     f = c.figures()
-    judged = (f"{f['verdicts_identical']} of {f['verdicts_compared']} verdicts over detector seeds "
-              f"identical ({_fmt(f['verdicts_identical_pct'])} %, needed {100 * c.tolerance:g} %), "
-              f"{f['verdicts_opposite_significant']} significant with opposite signs (needed 0)"
+    needed = (f"goal {100 * GOAL:g} %, not judged" if c.tolerance is None
+              else f"needed {100 * c.tolerance:g} %")
+    judged = (f"{f['verdicts_opposite_significant']} of {f['verdicts_compared']} verdicts over "
+              f"detector seeds significant with opposite signs (needed 0); "
+              f"{f['verdicts_identical']} identical ({_fmt(f['verdicts_identical_pct'])} %, {needed}), "
+              f"{f['verdicts_same_claim']} with the same claim"
               if f["verdicts_compared"] else "no verdict over several detector seeds in common "
               "(run with --seeds 0,1,2 to judge them)")
     moved = (f"`none` accuracy moved {_fmt(f['none_acc_mean_abs_diff'])} points on average "
@@ -347,7 +377,8 @@ def markdown(c: Comparison, max_rows: int = 40) -> str:
              "at 95 % over fits and videos with several detector seeds (`bench/core/verdict.py`); "
              f"`+{CONDITIONAL_MARK}`/`-{CONDITIONAL_MARK}` significant, conditional on one trained "
              "detector (its fits and the videos; one fit: the videos only); `+`/`-` not "
-             "significant.", ""]
+             "significant. The same claim: significant the same way, or not significant in "
+             "both sets.", ""]
     differing = [v for v in c.verdicts if not v.identical]
     if differing:
         lines += ["## Differing verdicts", "", "| cell | here | there | diff here | diff there |",
@@ -383,4 +414,4 @@ def write(c: Comparison, out_dir: Path, stem: str = "verify") -> tuple[Path, Pat
 
 
 __all__ = ["CellDiff", "Comparison", "VerdictDiff", "VerifyInputError", "cell_name", "compare",
-           "fit_seed", "markdown", "over_fits", "pooled_verdict", "verdict_cells", "verdict_label", "write"]
+           "claim", "fit_seed", "markdown", "over_fits", "pooled_verdict", "verdict_cells", "verdict_label", "write"]

@@ -12,8 +12,9 @@ from bench.core.registry import load_plugins
 from bench.report.verify import VerifyInputError
 
 ORDER = 11
-HELP = ("Check an installation: compare the records made here with a published set (cells "
-        "inside each other's intervals, verdicts identical); exit 0 pass, 1 fail, 2 bad input.")
+HELP = ("Check an installation: compare the records made here with a published set (the `none` "
+        "cells, verdicts that contradict, cells inside each other's intervals, verdicts identical); "
+        "exit 0 pass, 1 fail, 2 bad input.")
 EXAMPLES = ("python -m bench verify                      # work_dirs/ against results/quick\n"
             "  python -m bench verify --run                # first run what the manifest needs\n"
             "  python -m bench verify --results host_b --against host_a --tolerance 0.9")
@@ -25,8 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--against", default=Path("results/quick"), type=Path,
                    help="the published set (default: results/quick)")
     p.add_argument("--tolerance", default=None, type=float, metavar="SHARE",
-                   help="share of the verdicts over several detector seeds that must be identical "
-                        "(default 0.95); none may be significant with opposite signs either way")
+                   help="also require this share of the verdicts over several detector seeds to be "
+                        "identical (default: reported against the 95 %% goal, not judged: two hosts "
+                        "are independent replications); none may be significant with opposite signs "
+                        "either way")
     p.add_argument("--none-tolerance", default=None, type=float, metavar="POINTS",
                    help="how far the `none` cells' accuracy may move on average (default 3 points)")
     p.add_argument("--run", action="store_true",
