@@ -21,8 +21,6 @@ Writes OUT (markdown) and OUT with ``.json``. Exit 2 on bad input.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -34,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from bench.core.spec import RunSpec  # noqa: E402
 from bench.report.tables import PRETTY, RecordSet, baseline_spec, metric  # noqa: E402
 from bench.report.verify import LEVEL, METRICS, verdict_cells  # noqa: E402
-from tools.verdict_pvalues import _records  # noqa: E402
+from tools.verdict_pvalues import _records, report, two_folders  # noqa: E402
 
 
 def seed_effects(records: RecordSet, fits: list[RunSpec], name: str) -> dict[int, float]:
@@ -128,21 +126,8 @@ def markdown(t: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("a", type=Path, help="a result folder (host A)")
-    p.add_argument("b", type=Path, help="another result folder (host B)")
-    p.add_argument("--out", type=Path, required=True, help="markdown file (and .json beside it)")
-    args = p.parse_args(argv)
-    try:
-        t = table(args.a, args.b)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(markdown(t))
-    args.out.with_suffix(".json").write_text(json.dumps(t, indent=1) + "\n")
-    print(markdown(t))
-    return 0
+    args = two_folders(__doc__).parse_args(argv)
+    return report(lambda: table(args.a, args.b), markdown, args.out)
 
 
 if __name__ == "__main__":

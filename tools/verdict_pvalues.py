@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,26 +85,41 @@ def markdown(t: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def two_folders(doc: str) -> argparse.ArgumentParser:
+    """The command line both host tools share: two result folders and ``--out``."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("a", type=Path, help="a result folder (host A)")
     p.add_argument("b", type=Path, help="another result folder (host B)")
-    p.add_argument("--seeds", default="3", help="comma list of seed counts n (seeds 0..n-1)")
     p.add_argument("--out", type=Path, required=True, help="markdown file (and .json beside it)")
-    args = p.parse_args(argv)
+    return p
+
+
+def report(build: Callable[[], dict], render: Callable[[dict], str], out: Path) -> int:
+    """Build a table (a ValueError: bad input, exit 2), write OUT and OUT.json, print it."""
     try:
-        counts = [int(n) for n in args.seeds.split(",")]
-        if any(n < 1 for n in counts):
-            raise ValueError(f"--seeds: counts must be >= 1, got {args.seeds}")
-        t = table(args.a, args.b, counts)
+        t = build()
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(markdown(t))
-    args.out.with_suffix(".json").write_text(json.dumps(t, indent=1) + "\n")
-    print(markdown(t))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(t))
+    out.with_suffix(".json").write_text(json.dumps(t, indent=1) + "\n")
+    print(render(t))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = two_folders(__doc__)
+    p.add_argument("--seeds", default="3", help="comma list of seed counts n (seeds 0..n-1)")
+    args = p.parse_args(argv)
+
+    def build() -> dict:
+        counts = [int(n) for n in args.seeds.split(",")]
+        if any(n < 1 for n in counts):
+            raise ValueError(f"--seeds: counts must be >= 1, got {args.seeds}")
+        return table(args.a, args.b, counts)
+
+    return report(build, markdown, args.out)
 
 
 if __name__ == "__main__":
