@@ -173,6 +173,7 @@ def test_the_share_of_identical_verdicts_is_judged_only_when_asked(smoke_set):
     pairs = [("+*", "+*"), ("-", "-"), ("+*", "+"), ("-", "+")]
     c = comparison(pairs)
     assert c.passed and c.share_identical == 0.5 and c.share_same_claim == 0.75
+    assert [v.same_sign for v in c.verdicts] == [True, True, True, False]
     assert not comparison(pairs, tolerance=0.95).passed and comparison(pairs, tolerance=0.5).passed
     assert not comparison(pairs + [("+*", "-*")]).passed  # a contradiction fails either way
     assert [claim(x) for x in ("+*", "-†", "+", "-", "0", "n/a")] == ["+*", "-†", "n.s.", "n.s.", "n.s.", "n/a"]

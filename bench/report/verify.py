@@ -32,7 +32,7 @@ Pass/fail (:attr:`Comparison.passed`), a check of the installation:
   independent replications of the experiment and agree on a verdict only as often as two
   independent tests do. The share is reported against :data:`GOAL` (issue 29's 95 %), and
   beside it the share of the same *claim* (significant the same way, or not significant on
-  both: the sign of a difference no test supports is not a claim).
+  both: the sign of a difference no test supports is not a claim) and of the same sign.
 
 Verdicts conditional on one trained detector (``†``, and one fit) are reported, not judged:
 another machine trains another detector, and the bleach's verdict on one detector changes with
@@ -113,6 +113,11 @@ class VerdictDiff:
         return claim(self.mine) == claim(self.theirs)
 
     @property
+    def same_sign(self) -> bool:
+        """The difference points the same way in both sets, significant or not."""
+        return self.mine[:1] == self.theirs[:1] and self.mine != "n/a"
+
+    @property
     def opposite(self) -> bool:
         """Significant in both sets, with opposite signs."""
         return self.mine.endswith("*") and self.theirs.endswith("*") and self.mine[0] != self.theirs[0]
@@ -188,7 +193,8 @@ class Comparison:
             "runs_common": self.common, "runs_only_mine": self.only_mine, "runs_only_theirs": self.only_theirs,
             "verdicts_compared": len(judged), "verdicts_identical": n_id,
             "verdicts_identical_pct": 100.0 * n_id / len(judged) if judged else None,
-            "verdicts_same_claim": sum(v.same_claim for v in judged), "goal": GOAL,
+            "verdicts_same_claim": sum(v.same_claim for v in judged),
+            "verdicts_same_sign": sum(v.same_sign for v in judged), "goal": GOAL,
             "verdicts_opposite_significant": len(self.opposite),
             "conditional_compared": len(cond),
             "conditional_identical": sum(v.identical for v in cond),
@@ -355,7 +361,8 @@ def markdown(c: Comparison, max_rows: int = 40) -> str:
     judged = (f"{f['verdicts_opposite_significant']} of {f['verdicts_compared']} verdicts over "
               f"detector seeds significant with opposite signs (needed 0); "
               f"{f['verdicts_identical']} identical ({_fmt(f['verdicts_identical_pct'])} %, {needed}), "
-              f"{f['verdicts_same_claim']} with the same claim"
+              f"{f['verdicts_same_claim']} with the same claim, {f['verdicts_same_sign']} with the "
+              "same sign"
               if f["verdicts_compared"] else "no verdict over several detector seeds in common "
               "(run with --seeds 0,1,2 to judge them)")
     moved = (f"`none` accuracy moved {_fmt(f['none_acc_mean_abs_diff'])} points on average "
@@ -378,7 +385,7 @@ def markdown(c: Comparison, max_rows: int = 40) -> str:
              f"`+{CONDITIONAL_MARK}`/`-{CONDITIONAL_MARK}` significant, conditional on one trained "
              "detector (its fits and the videos; one fit: the videos only); `+`/`-` not "
              "significant. The same claim: significant the same way, or not significant in "
-             "both sets.", ""]
+             "both sets; the same sign: the difference points the same way, significant or not.", ""]
     differing = [v for v in c.verdicts if not v.identical]
     if differing:
         lines += ["## Differing verdicts", "", "| cell | here | there | diff here | diff there |",
