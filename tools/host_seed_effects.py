@@ -11,7 +11,8 @@ as often as two independent tests do.
 For every verdict cell both folders hold (over the seeds both hold), this prints each seed's
 fit-averaged effect on both hosts, the correlation across seeds, and the ratio
 ``sd(A - B) / (sqrt(2) * sd over seeds)`` (about 1: independent draws; about 0: the seed pins
-the detector). The same for the ``none`` cells themselves (the detector's own accuracy).
+the detector). The same for the ``none`` cells themselves (the detector's own accuracy and
+AUC).
 
     python tools/host_seed_effects.py work_dirs/cross_host/host_a work_dirs/cross_host/host_b \\
         --out docs/data/cross_host/seed_effects_by_host.md
@@ -32,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bench.core.spec import RunSpec  # noqa: E402
 from bench.report.tables import PRETTY, RecordSet, baseline_spec, metric  # noqa: E402
 from bench.report.verify import LEVEL, METRICS, verdict_cells  # noqa: E402
-from tools.verdict_pvalues import _records, report, two_folders  # noqa: E402
+from tools.verdict_pvalues import records_of, report, two_folders  # noqa: E402
 
 
 def seed_effects(records: RecordSet, fits: list[RunSpec], name: str) -> dict[int, float]:
@@ -71,7 +72,7 @@ def compare_seeds(ea: dict[int, float], eb: dict[int, float]) -> dict | None:
 
 def table(a: Path, b: Path) -> dict:
     """Every cell's per-seed comparison, remedies and ``none``."""
-    ra, rb = _records(a), _records(b)
+    ra, rb = records_of(a), records_of(b)
     common = sorted(set(ra) & set(rb), key=lambda s: s.run_id)
     rows = []
     for key, fits in sorted(verdict_cells(common).items(),

@@ -30,7 +30,8 @@ from bench.report.tables import PRETTY, RecordSet  # noqa: E402
 from bench.report.verify import METRICS, claim, pooled_verdict, verdict_cells, verdict_label  # noqa: E402
 
 
-def _records(path: Path) -> RecordSet:
+def records_of(path: Path) -> RecordSet:
+    """The run records of a results folder (a ValueError when it holds none)."""
     store = ResultsStore(path)
     if not path.is_dir() or not store.record_paths():
         raise ValueError(f"{path}: no run records")
@@ -46,7 +47,7 @@ def _text(v: Verdict | None) -> str:
 
 def table(a: Path, b: Path, counts: list[int]) -> dict:
     """Per cell and metric, both folders' verdicts over the first n detector seeds, each n."""
-    ra, rb = _records(a), _records(b)
+    ra, rb = records_of(a), records_of(b)
     cells = verdict_cells(sorted(set(ra) & set(rb), key=lambda s: s.run_id))
     rows, same = [], {n: [0, 0, 0] for n in counts}
     for key in sorted(cells, key=lambda s: (s.detector, s.manipulation, s.method)):
