@@ -12,13 +12,14 @@ train = dict(
     # a random blur on 30 % of training faces, so that "less fine detail" alone is not "fake"
     blur_p=0.3, blur_sigma=(0.4, 1.2),
     fused_adamw=True,
-    # schedules for the backbones that do not learn with the shared one
+    # schedules for the backbones that do not learn with the shared one; epochs chosen so the
+    # swaps clear the C23 bar by more than the spread between hosts (docs/testbed.md)
     per_detector=dict(
-        meso_inception4=dict(epochs=10, lr=3e-3, batch_size=32),
-        efficientnet_b4=dict(epochs=4, lr=2e-3, batch_size=16),
-        f3net=dict(epochs=2, blur_p=0.6, blur_quantize=True, blur_sigma=(0.4, 2.5),
+        meso_inception4=dict(epochs=12, lr=3e-3, batch_size=32),
+        efficientnet_b4=dict(epochs=5, lr=2e-3, batch_size=16),
+        f3net=dict(epochs=3, blur_p=0.6, blur_quantize=True, blur_sigma=(0.4, 2.5),
                    faces_per_video=2),
-        resnet50=dict(epochs=5),
+        resnet50=dict(epochs=8),
     ),
 )
 method = dict(epochs=2, batch_size=32)
